@@ -159,7 +159,7 @@ export interface RetryPolicy {
 export interface BrokerOptions {
   /** This consumer's name (unique per process). @default `${hostname}-${pid}` */
   readonly consumerId: string;
-  /** How long a claim lasts without extension. @default 5000 */
+  /** How long a claim lasts without extension (three heartbeats). @default 3000 */
   readonly leaseMs: number;
   readonly retry: RetryPolicy;
   /** A waiting task gains one priority level per this interval, so low priority is not starved. @default 30000 */
@@ -174,9 +174,12 @@ export const DEFAULT_RETRY: RetryPolicy = Object.freeze({
   maxDelayMs: 30_000,
 });
 
-/** Default lease of a claim. */
-export const DEFAULT_LEASE_MS = 5000;
-/** Default heartbeat interval of a worker (a lease survives about five missed beats). */
+/**
+ * Default lease of a claim: three heartbeats, so a dead worker's chunks come back within about
+ * three seconds. Fencing makes a too-early reclaim harmless (the stalled holder cannot commit).
+ */
+export const DEFAULT_LEASE_MS = 3000;
+/** Default heartbeat interval of a worker (a lease survives two missed beats). */
 export const DEFAULT_HEARTBEAT_MS = 1000;
 /** Default aging interval of priorities. */
 export const DEFAULT_PRIORITY_AGING_MS = 30_000;

@@ -1,0 +1,52 @@
+/**
+ * Opens the broker for a backend name and URL. Each backend's module is imported only when used,
+ * so a SQLite run never loads the Redis or AMQP client.
+ *
+ * @module
+ */
+import type { Broker, BrokerOptions } from "./contract.ts";
+import { ConfigError } from "./errors.ts";
+
+/** Options of {@linkcode openBroker}. */
+export interface OpenBrokerOptions extends Partial<BrokerOptions> {
+  /** `sqlite`, `redis` or `rabbitmq`. */
+  readonly backend: string;
+  /** redis://, rediss://, amqp:// or amqps:// URL (server backends). */
+  readonly url?: string;
+  /** Database file, or `:memory:` (sqlite). */
+  readonly sqlitePath?: string;
+}
+
+/**
+ * Opens a broker.
+ *
+ * @example
+ * ```ts
+ * import { openBroker } from "./open.ts";
+ * const broker = await openBroker({ backend: "sqlite", sqlitePath: ":memory:" });
+ * console.assert(broker.backend === "sqlite");
+ * await broker.close();
+ * ```
+ */
+export async function openBroker(options: OpenBrokerOptions): Promise<Broker> {
+  const { backend, url, sqlitePath, ...brokerOptions } = options;
+  switch (backend) {
+    case "sqlite": {
+      const { openSqliteBroker } = await import("./sqlite.ts");
+      return openSqliteBroker({ path: sqlitePath ?? ".ttg/ttg.db", ...brokerOptions });
+    }
+    case "redis": {
+      const { openRedisBroker } = await import("./redis.ts");
+      return openRedisBroker({ url: url || "redis://127.0.0.1:6379", ...brokerOptions });
+    }
+    case "rabbitmq": {
+      const { openRabbitBroker } = await import("./rabbitmq.ts");
+      return openRabbitBroker({
+        url: url || "amqp://guest:guest@127.0.0.1:5672",
+        ...brokerOptions,
+      });
+    }
+    default:
+      throw ConfigError.invalid("--backend", backend, "one of sqlite, redis, rabbitmq");
+  }
+}

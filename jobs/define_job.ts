@@ -1,0 +1,133 @@
+/**
+ * Jobs are plain TypeScript modules: `export default defineJob({ name, run })`. A handler decides
+ * a chunk's fate only by what it returns or throws; TTG turns that into an ack or a nack.
+ *
+ * @module
+ */
+
+/** The parameters a handler computes: `[start, end)` of a job, with the job's arguments. */
+export interface Chunk {
+  readonly jobId: string;
+  readonly chunkId: string;
+  /** First parameter (inclusive). */
+  readonly start: number;
+  /** End (exclusive). */
+  readonly end: number;
+  /** Parameters of the whole sweep. */
+  readonly totalParams: number;
+  /** The job's arguments (JSON), as submitted. */
+  readonly args: Readonly<Record<string, unknown>>;
+}
+
+/** Minimal structured logger handed to handlers. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** What a handler gets besides its chunk. */
+export interface ChunkContext {
+  /** Fires on the per-chunk timeout and on shutdown: stop and throw (the chunk is retried). */
+  readonly signal: AbortSignal;
+  /** 1 on the first attempt. */
+  readonly attempt: number;
+  readonly workerId: string;
+  readonly log: Logger;
+  /** Reports progress within the chunk (parameters done so far). */
+  progress(done: number): void;
+}
+
+/** A job definition: a name, a handler and, optionally, how to combine chunk results. */
+export interface JobDefinition<R = unknown, A = unknown> {
+  /** Name the tasks carry (`handler`), e.g. `"ttg.sweep"` or `"acme.pricing"`. */
+  readonly name: string;
+  /** Computes one chunk. Throw to fail it (retried with backoff), or throw `unrecoverable(…)`. */
+  run(chunk: Chunk, ctx: ChunkContext): R | Promise<R>;
+  /** Combines the counted chunk results into the job's aggregate. @default counts them */
+  reduce?(results: readonly R[]): A;
+  /** Chunks must not be bisected when they exhaust their attempts. @default false */
+  readonly indivisible?: boolean;
+  /** Per-chunk timeout override in milliseconds. */
+  readonly timeoutMs?: number;
+}
+
+/** A validated, frozen job definition. */
+export type Job<R = unknown, A = unknown> = Readonly<JobDefinition<R, A>>;
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/**
+ * Declares a job. Validates its name and handler and freezes it.
+ *
+ * @example
+ * ```ts
+ * import { defineJob } from "./define_job.ts";
+ * export default defineJob({
+ *   name: "squares",
+ *   run: (chunk) => {
+ *     let sum = 0;
+ *     for (let p = chunk.start; p < chunk.end; p++) sum += p * p;
+ *     return { sum };
+ *   },
+ *   reduce: (results) => ({ sum: results.reduce((s, r) => s + r.sum, 0) }),
+ * });
+ * ```
+ */
+export function defineJob<R, A = unknown>(definition: JobDefinition<R, A>): Job<R, A> {
+  if (!isJob(definition)) {
+    throw new TypeError(
+      `Invalid job "${String((definition as { name?: unknown })?.name)}": ` +
+        "expected a name of letters, digits, '.', '_' or '-' and a run(chunk, ctx) function",
+    );
+  }
+  return Object.freeze({ ...definition });
+}
+
+/** True when `value` looks like a job definition (duck-typed, so jobs built against another copy of TTG load too). */
+export function isJob(value: unknown): value is Job {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.name === "string" && NAME.test(v.name) && typeof v.run === "function" &&
+    (v.reduce === undefined || typeof v.reduce === "function");
+}
+
+const UNRECOVERABLE = Symbol.for("ttg.unrecoverable");
+
+/** An error that dead-letters its chunk at once, without retries or bisection. */
+export class UnrecoverableError extends Error {
+  readonly [UNRECOVERABLE] = true;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UnrecoverableError";
+  }
+}
+
+/**
+ * Wraps an error (or a message) so the chunk is dead-lettered at once.
+ *
+ * @example
+ * ```ts
+ * import { unrecoverable } from "./define_job.ts";
+ * const err = unrecoverable("Input file is corrupt");
+ * console.assert(err.message === "Input file is corrupt");
+ * ```
+ */
+export function unrecoverable(error: unknown): UnrecoverableError {
+  if (error instanceof UnrecoverableError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new UnrecoverableError(message, { cause: error });
+}
+
+/** True for errors made by {@linkcode unrecoverable}, also across Web Worker boundaries by name. */
+export function isUnrecoverable(error: unknown): boolean {
+  return typeof error === "object" && error !== null &&
+    ((error as Record<symbol, unknown>)[UNRECOVERABLE] === true ||
+      (error as Error).name === "UnrecoverableError");
+}
+
+/** Default aggregate: how many chunk results were counted. */
+export function reduceResults(job: Job, results: readonly unknown[]): unknown {
+  return job.reduce ? job.reduce(results) : { chunks: results.length };
+}

@@ -1,0 +1,76 @@
+/**
+ * Splits a sweep into chunks: the job record and the tasks a coordinator publishes.
+ *
+ * @module
+ */
+import { type ChunkTask, formatChunkId, type JobRecord } from "../brokers/contract.ts";
+
+/** What to sweep. */
+export interface SweepPlanOptions {
+  readonly jobId: string;
+  /** Handler (job name) that computes the chunks. @default "ttg.sweep" */
+  readonly handler?: string;
+  readonly params: number;
+  readonly chunkSize: number;
+  /** Handler arguments (JSON). */
+  readonly args?: Readonly<Record<string, unknown>>;
+  /** 0–10. @default 0 */
+  readonly priority?: number;
+  /** False when the job's chunks must not be bisected. @default true */
+  readonly divisible?: boolean;
+  /** @default now */
+  readonly createdAt?: string;
+}
+
+/** A planned sweep. */
+export interface SweepPlan {
+  readonly record: JobRecord;
+  readonly tasks: readonly ChunkTask[];
+}
+
+/**
+ * Plans a sweep of `params` parameters in chunks of `chunkSize` (the last one may be shorter).
+ *
+ * @example
+ * ```ts
+ * import { planSweep } from "./plan.ts";
+ * const plan = planSweep({ jobId: "demo", params: 250, chunkSize: 100 });
+ * console.assert(plan.tasks.length === 3 && plan.tasks[2]!.end === 250);
+ * console.assert(plan.tasks[1]!.chunkId === "00001");
+ * ```
+ */
+export function planSweep(options: SweepPlanOptions): SweepPlan {
+  const { jobId, params, chunkSize } = options;
+  if (!Number.isSafeInteger(params) || params < 1) {
+    throw new RangeError(`Invalid params "${params}"`);
+  }
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+    throw new RangeError(`Invalid chunk size "${chunkSize}"`);
+  }
+  const handler = options.handler ?? "ttg.sweep";
+  const args = options.args ?? {};
+  const createdAt = options.createdAt ?? new Date().toISOString();
+  const totalChunks = Math.ceil(params / chunkSize);
+  const priority = options.priority ?? 0;
+  const divisible = options.divisible ?? true;
+  const tasks: ChunkTask[] = new Array(totalChunks);
+  for (let i = 0; i < totalChunks; i++) {
+    tasks[i] = {
+      jobId,
+      chunkId: formatChunkId(i),
+      handler,
+      start: i * chunkSize,
+      end: Math.min(params, (i + 1) * chunkSize),
+      totalParams: params,
+      totalChunks,
+      priority,
+      createdAt,
+      args,
+      divisible,
+    };
+  }
+  return {
+    record: { jobId, handler, totalParams: params, totalChunks, chunkSize, createdAt, args },
+    tasks,
+  };
+}

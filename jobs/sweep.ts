@@ -1,0 +1,116 @@
+/**
+ * The built-in job `ttg.sweep`: the predecessor's computation, reproduced exactly.
+ *
+ * For each parameter p in [start, end): `value(p) = ((p*7+13) mod 1000) + parseFloat("0." + (p % 100))`,
+ * with optional simulated work of `work_ms` per parameter and a simulated fault rate. For 10,000
+ * parameters the aggregate sum is 5000355.0.
+ *
+ * @module
+ */
+import { type Chunk, type ChunkContext, defineJob } from "./define_job.ts";
+
+/** Result of a sweep chunk and of a whole sweep. */
+export interface SweepResult {
+  readonly sum: number;
+  readonly count: number;
+  readonly min: number;
+  readonly max: number;
+  readonly avg: number;
+}
+
+/** The predecessor's per-parameter value. */
+export function sweepValue(p: number): number {
+  return ((p * 7 + 13) % 1000) + parseFloat("0." + String(p % 100));
+}
+
+/** Computes the parameters `[start, end)` (no simulated work or faults). */
+export function computeRange(start: number, end: number): SweepResult {
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let p = start; p < end; p++) {
+    const v = sweepValue(p);
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const count = Math.max(0, end - start);
+  return { sum, count, min, max, avg: count ? sum / count : 0 };
+}
+
+/**
+ * Combines chunk results: sum of sums, total count, min of mins, max of maxes.
+ *
+ * @example
+ * ```ts
+ * import { combineSweep, computeRange } from "./sweep.ts";
+ * const total = combineSweep([computeRange(0, 5000), computeRange(5000, 10000)]);
+ * console.assert(Math.abs(total.sum - 5000355) < 1e-6);
+ * ```
+ */
+export function combineSweep(results: readonly SweepResult[]): SweepResult {
+  let sum = 0, count = 0, min = Infinity, max = -Infinity;
+  for (const r of results) {
+    sum += r.sum;
+    count += r.count;
+    if (r.count > 0) {
+      if (r.min < min) min = r.min;
+      if (r.max > max) max = r.max;
+    }
+  }
+  return {
+    sum,
+    count,
+    min: count ? min : 0,
+    max: count ? max : 0,
+    avg: count ? sum / count : 0,
+  };
+}
+
+/** A simulated fault, thrown with probability `fault_rate`. */
+export class SimulatedFault extends Error {
+  constructor(chunkId: string) {
+    super(`Simulated fault in chunk "${chunkId}"`);
+    this.name = "SimulatedFault";
+  }
+}
+
+function readNumber(args: Chunk["args"], key: string): number {
+  const v = args[key];
+  return typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0;
+}
+
+async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return;
+  signal.throwIfAborted();
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }
+    function onAbort() {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Runs one sweep chunk: simulated work (`args.work_ms` per parameter), faults, then the values. */
+export async function runSweep(chunk: Chunk, ctx: ChunkContext): Promise<SweepResult> {
+  const faultRate = readNumber(chunk.args, "fault_rate");
+  if (faultRate > 0 && Math.random() < faultRate) throw new SimulatedFault(chunk.chunkId);
+  await sleep(readNumber(chunk.args, "work_ms") * (chunk.end - chunk.start), ctx.signal);
+  const result = computeRange(chunk.start, chunk.end);
+  ctx.progress(result.count);
+  return result;
+}
+
+/** The built-in job `ttg.sweep`. */
+const sweep = defineJob<SweepResult, SweepResult>({
+  name: "ttg.sweep",
+  run: runSweep,
+  reduce: combineSweep,
+});
+export default sweep;

@@ -1,0 +1,116 @@
+/**
+ * The body of a handler thread (a Deno Web Worker): loads the job module once, then runs one
+ * chunk at a time for the pool in thread_pool.ts. Messages: see {@linkcode ThreadMessage}.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { isJob, isUnrecoverable, type Job } from "../jobs/define_job.ts";
+import type { ChunkTask } from "../brokers/contract.ts";
+
+/** Main → thread. */
+export type PoolMessage =
+  | { readonly type: "init"; readonly moduleUrl: string }
+  | {
+    readonly type: "run";
+    readonly id: number;
+    readonly task: ChunkTask;
+    readonly attempt: number;
+    readonly workerId: string;
+  }
+  | { readonly type: "abort"; readonly id: number };
+
+/** Thread → main. */
+export type ThreadMessage =
+  | { readonly type: "ready"; readonly name: string }
+  | { readonly type: "init-error"; readonly message: string }
+  | { readonly type: "done"; readonly id: number; readonly ok: true; readonly value: unknown }
+  | {
+    readonly type: "done";
+    readonly id: number;
+    readonly ok: false;
+    readonly reason: string;
+    readonly unrecoverable: boolean;
+    readonly aborted: boolean;
+  }
+  | {
+    readonly type: "log";
+    readonly level: "debug" | "info" | "warn" | "error";
+    readonly message: string;
+    readonly fields?: Record<string, unknown>;
+  };
+
+let job: Job | undefined;
+const running = new Map<number, AbortController>();
+
+function post(message: ThreadMessage): void {
+  self.postMessage(message);
+}
+
+function logger(level: "debug" | "info" | "warn" | "error") {
+  return (message: string, fields?: Record<string, unknown>) =>
+    post({ type: "log", level, message, fields });
+}
+const log = {
+  debug: logger("debug"),
+  info: logger("info"),
+  warn: logger("warn"),
+  error: logger("error"),
+};
+
+async function run(message: Extract<PoolMessage, { type: "run" }>): Promise<void> {
+  const controller = new AbortController();
+  running.set(message.id, controller);
+  const { task } = message;
+  try {
+    const value = await job!.run(
+      {
+        jobId: task.jobId,
+        chunkId: task.chunkId,
+        start: task.start,
+        end: task.end,
+        totalParams: task.totalParams,
+        args: task.args,
+      },
+      {
+        signal: controller.signal,
+        attempt: message.attempt,
+        workerId: message.workerId,
+        log,
+        progress: () => {},
+      },
+    );
+    post({ type: "done", id: message.id, ok: true, value });
+  } catch (error) {
+    post({
+      type: "done",
+      id: message.id,
+      ok: false,
+      reason: error instanceof Error ? error.message || error.name : String(error),
+      unrecoverable: isUnrecoverable(error),
+      aborted: controller.signal.aborted,
+    });
+  } finally {
+    running.delete(message.id);
+  }
+}
+
+self.onmessage = async (event: MessageEvent<PoolMessage>) => {
+  const message = event.data;
+  if (message.type === "init") {
+    try {
+      const module = await import(message.moduleUrl);
+      if (!isJob(module.default)) {
+        throw new Error(`the default export of "${message.moduleUrl}" is not a job`);
+      }
+      job = module.default as Job;
+      post({ type: "ready", name: job.name });
+    } catch (error) {
+      post({ type: "init-error", message: error instanceof Error ? error.message : String(error) });
+    }
+  } else if (message.type === "run") {
+    await run(message);
+  } else if (message.type === "abort") {
+    running.get(message.id)?.abort(new DOMException("Chunk aborted", "AbortError"));
+  }
+};

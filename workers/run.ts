@@ -1,0 +1,196 @@
+/**
+ * `ttg run`: the main job on one machine. Submits a sweep, starts worker processes of this same
+ * program, shows progress, optionally SIGKILLs one worker at ~30% (fault demo), waits until every
+ * chunk is completed or dead-lettered, stops the workers and builds the report.
+ *
+ * @module
+ */
+import type { Broker, BrokerStats } from "../brokers/contract.ts";
+import { ConfigError, TtgError } from "../brokers/errors.ts";
+import { loadJob } from "../jobs/load.ts";
+import { planSweep } from "../jobs/plan.ts";
+import { wait } from "./periodic.ts";
+import { ProgressReporter } from "./progress.ts";
+import { buildReport, type JobReport, readSnapshot, type WorkerLine } from "./report.ts";
+
+type WorkerExtras = Map<string, Omit<WorkerLine, "id" | "chunks" | "params">>;
+import { openBrokerFor } from "./serve.ts";
+import type { Settings } from "./settings.ts";
+import { WorkerProcess } from "./spawn.ts";
+
+/** Options of {@linkcode runJob} beyond the settings. */
+export interface RunOptions {
+  /** SIGKILL one worker once ~30% of the chunks are done. */
+  readonly faultDemo?: boolean;
+  /** Where progress and notes go. */
+  readonly progress?: ProgressReporter;
+  /** Stop early (Ctrl-C): workers get SIGTERM and release their chunks. */
+  readonly signal?: AbortSignal;
+  /** Progress poll interval. @default 250 */
+  readonly pollMs?: number;
+}
+
+/** Flags passed on to each worker process (the broker URL goes by environment, not argv). */
+function workerArgs(settings: Settings, workerId: string): string[] {
+  return [
+    "worker",
+    "--report-json",
+    "--backend",
+    settings.backend,
+    "--sqlite-path",
+    settings.sqlitePath,
+    "--job-id",
+    settings.jobId,
+    ...(settings.jobModule ? ["--job", settings.jobModule] : []),
+    "--worker-id",
+    workerId,
+    "--concurrency",
+    String(settings.concurrency),
+    "--batch",
+    String(settings.batch),
+    "--lease-ms",
+    String(settings.leaseMs),
+    "--heartbeat-ms",
+    String(settings.heartbeatMs),
+    "--idle-timeout",
+    "0",
+    "--grace",
+    String(settings.graceMs / 1000),
+    "--chunk-timeout",
+    String(settings.chunkTimeoutMs / 1000),
+    "--max-attempts",
+    String(settings.maxAttempts),
+    "--retry-base-ms",
+    String(settings.retryBaseMs),
+    "--min-split",
+    String(settings.minSplit),
+    "--execution",
+    settings.execution,
+    "--log-level",
+    settings.logLevel,
+    "--log-format",
+    "json",
+  ];
+}
+
+function remaining(stats: BrokerStats): number {
+  return stats.ready + stats.inFlight + stats.delayed;
+}
+
+/** Runs a whole sweep locally and returns its report. */
+export async function runJob(settings: Settings, options: RunOptions = {}): Promise<JobReport> {
+  if (options.faultDemo && settings.workers < 2) {
+    throw new ConfigError(
+      "--workers",
+      `Invalid --workers "${settings.workers}": the fault demo needs at least 2 workers`,
+    );
+  }
+  const progress = options.progress ?? new ProgressReporter();
+  const { job } = await loadJob(settings.jobModule || undefined); // fail fast on a bad module
+  const broker = await openBrokerFor(settings, `coordinator-${Deno.pid}`);
+  const workers: WorkerProcess[] = [];
+  let extras: WorkerExtras | undefined;
+  try {
+    const plan = planSweep({
+      jobId: settings.jobId,
+      handler: job.name,
+      params: settings.params,
+      chunkSize: settings.chunkSize,
+      args: { work_ms: settings.workMs, fault_rate: settings.faultRate },
+      priority: settings.priority,
+      divisible: !job.indivisible,
+    });
+    const t0 = performance.now();
+    if (!(await broker.createJob(plan.record))) {
+      throw new ConfigError(
+        "--job-id",
+        `Invalid --job-id "${settings.jobId}": that job already exists (use a new id, or ttg reset --job-id ${settings.jobId})`,
+      );
+    }
+    await broker.publish(plan.tasks);
+    const env: Record<string, string> = settings.brokerUrl
+      ? { TTG_BROKER_URL: settings.brokerUrl }
+      : {};
+    for (let i = 0; i < settings.workers; i++) {
+      workers.push(new WorkerProcess(`worker-${i}`, workerArgs(settings, `worker-${i}`), env));
+    }
+    const exited = new Set<WorkerProcess>();
+    for (const w of workers) void w.status.then(() => exited.add(w));
+    let killed = 0;
+    let drainedPolls = 0;
+    for (;;) {
+      if (options.signal?.aborted) {
+        throw new TtgError("TIMEOUT", "The run was interrupted; workers released their chunks");
+      }
+      const stats = await broker.stats(settings.jobId);
+      const done = stats.completed + stats.deadLettered;
+      progress.update({
+        done: Math.min(done, plan.record.totalChunks),
+        total: plan.record.totalChunks,
+        retries: stats.retried,
+        deadLettered: stats.deadLettered,
+        elapsedMs: performance.now() - t0,
+      });
+      if (options.faultDemo && killed === 0 && done >= plan.record.totalChunks * 0.3) {
+        const victim = workers[1]!;
+        victim.kill("SIGKILL");
+        victim.killed = true;
+        killed = 1;
+        progress.note(
+          `Fault demo: SIGKILLed ${victim.id} (pid ${victim.pid}) at ${done}/${plan.record.totalChunks} chunks`,
+        );
+      }
+      drainedPolls = remaining(stats) === 0 && done > 0 ? drainedPolls + 1 : 0;
+      if (drainedPolls >= 2) break;
+      if (exited.size === workers.length) {
+        const tail = workers.flatMap((w) => w.stderrTail.slice(-3)).join("\n");
+        throw new TtgError("UNAVAILABLE", `All workers exited before the job was done:\n${tail}`);
+      }
+      await wait(options.pollMs ?? 250, options.signal);
+    }
+    const durationMs = performance.now() - t0;
+    progress.finish();
+    extras = await stopWorkers(workers);
+    const snapshot = await readSnapshot(broker, settings.jobId);
+    return buildReport(snapshot, {
+      jobId: settings.jobId,
+      backend: settings.backend,
+      job,
+      durationMs,
+      workerExtras: extras,
+      workersKilled: killed,
+    });
+  } finally {
+    progress.finish();
+    if (!extras) await stopWorkers(workers);
+    await broker.close();
+  }
+}
+
+/** SIGTERMs the workers (they finish or release their chunks), SIGKILLs any that hang. */
+async function stopWorkers(workers: readonly WorkerProcess[]): Promise<WorkerExtras> {
+  for (const w of workers) if (!w.killed) w.kill("SIGTERM");
+  const extras: WorkerExtras = new Map();
+  await Promise.all(workers.map(async (w) => {
+    const timer = setTimeout(() => w.kill("SIGKILL"), 30_000);
+    const report = await w.report();
+    clearTimeout(timer);
+    if (w.killed) extras.set(w.id, { exit: "killed" });
+    else if (!report) extras.set(w.id, { exit: "no report" });
+    else extras.set(w.id, { peak_rss_mb: Math.round(report.peakRssBytes / 1048576 * 10) / 10 });
+  }));
+  return extras;
+}
+
+/** Opens the broker of `settings` for a one-shot command and closes it after `fn`. */
+export async function withBroker<T>(
+  settings: Settings,
+  fn: (broker: Broker) => Promise<T>,
+): Promise<T> {
+  const broker = await openBrokerFor(settings, `cli-${Deno.pid}`);
+  try {
+    return await fn(broker);
+  } finally {
+    await broker.close();
+  }
+}

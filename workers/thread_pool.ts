@@ -1,0 +1,215 @@
+/**
+ * Runs handlers off the main event loop, in a pool of Deno Web Workers (one chunk per thread at
+ * a time), so heartbeats and lease renewal keep their schedule whatever a handler does. A handler
+ * that exceeds its timeout, or ignores an abort, has its thread terminated and replaced.
+ *
+ * @module
+ */
+import type { Logger } from "../jobs/define_job.ts";
+import { TtgError } from "../brokers/errors.ts";
+import {
+  type ChunkExecutor,
+  type ExecutionOutcome,
+  type ExecutionRequest,
+  unknownHandler,
+} from "./executor.ts";
+import type { PoolMessage, ThreadMessage } from "./handler_thread.ts";
+
+/** Options of {@linkcode ThreadPoolExecutor.create}. */
+export interface ThreadPoolOptions {
+  /** Module whose default export is the job; each thread imports it. */
+  readonly moduleUrl: string;
+  /** Handler name the job declares (checked against each thread's import). */
+  readonly jobName: string;
+  /** Threads in the pool (the worker's concurrency). */
+  readonly size: number;
+  readonly log: Logger;
+  /** How long an aborted handler may take to stop before its thread is terminated. @default 1000 */
+  readonly abortGraceMs?: number;
+}
+
+interface Pending {
+  readonly resolve: (message: Extract<ThreadMessage, { type: "done" }>) => void;
+}
+
+class HandlerThread {
+  readonly worker: Worker;
+  readonly ready: Promise<void>;
+  readonly pending = new Map<number, Pending>();
+  busy = false;
+
+  constructor(moduleUrl: string, log: Logger) {
+    this.worker = new Worker(new URL("./handler_thread.ts", import.meta.url).href, {
+      type: "module",
+    });
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.worker.onmessage = (event: MessageEvent<ThreadMessage>) => {
+        const message = event.data;
+        if (message.type === "ready") resolve();
+        else if (message.type === "init-error") {
+          reject(
+            new TtgError("JOB_LOAD", `Cannot load job in a handler thread: ${message.message}`),
+          );
+        } else if (message.type === "done") {
+          const pending = this.pending.get(message.id);
+          this.pending.delete(message.id);
+          pending?.resolve(message);
+        } else if (message.type === "log") log[message.level](message.message, message.fields);
+      };
+      this.worker.onerror = (event) => {
+        event.preventDefault();
+        reject(new TtgError("JOB_LOAD", `A handler thread failed: ${event.message}`));
+      };
+    });
+    this.ready.catch(() => {});
+    this.send({ type: "init", moduleUrl });
+  }
+
+  send(message: PoolMessage): void {
+    this.worker.postMessage(message);
+  }
+
+  terminate(): void {
+    this.worker.terminate();
+  }
+}
+
+/** A pool of handler threads. */
+export class ThreadPoolExecutor implements ChunkExecutor {
+  readonly mode = "threads";
+  readonly #options: ThreadPoolOptions;
+  #threads: HandlerThread[] = [];
+  #waiters: ((thread: HandlerThread) => void)[] = [];
+  #nextId = 1;
+  #closed = false;
+  /** Threads terminated and replaced (timeouts, ignored aborts). */
+  threadsReplaced = 0;
+
+  private constructor(options: ThreadPoolOptions) {
+    this.#options = options;
+  }
+
+  /** Starts the pool and waits until every thread has loaded the job. */
+  static async create(options: ThreadPoolOptions): Promise<ThreadPoolExecutor> {
+    if (!(options.size >= 1)) throw new RangeError(`Invalid pool size "${options.size}"`);
+    const pool = new ThreadPoolExecutor(options);
+    pool.#threads = Array.from(
+      { length: options.size },
+      () => new HandlerThread(options.moduleUrl, options.log),
+    );
+    try {
+      await Promise.all(pool.#threads.map((t) => t.ready));
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+    return pool;
+  }
+
+  #acquire(): Promise<HandlerThread> {
+    const idle = this.#threads.find((t) => !t.busy);
+    if (idle) {
+      idle.busy = true;
+      return Promise.resolve(idle);
+    }
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #release(thread: HandlerThread): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(thread);
+    else thread.busy = false;
+  }
+
+  #replace(thread: HandlerThread): HandlerThread {
+    thread.terminate();
+    this.threadsReplaced += 1;
+    const fresh = new HandlerThread(this.#options.moduleUrl, this.#options.log);
+    fresh.busy = true;
+    this.#threads = this.#threads.map((t) => (t === thread ? fresh : t));
+    return fresh;
+  }
+
+  async execute(request: ExecutionRequest): Promise<ExecutionOutcome> {
+    if (this.#closed) {
+      throw new TtgError("CLOSED", "Cannot run a chunk: the handler pool is closed");
+    }
+    if (request.task.handler !== this.#options.jobName) {
+      return unknownHandler(request.task, this.#options.jobName);
+    }
+    let thread = await this.#acquire();
+    const t0 = performance.now();
+    try {
+      await thread.ready;
+    } catch (error) {
+      this.#release(thread);
+      return { ok: false, kind: "failed", reason: (error as Error).message, durationMs: 0 };
+    }
+    const id = this.#nextId++;
+    const done = new Promise<Extract<ThreadMessage, { type: "done" }>>((resolve) =>
+      thread.pending.set(id, { resolve })
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let abortTimer: ReturnType<typeof setTimeout> | undefined;
+    const stopped = new Promise<"timeout" | "abort-expired">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), request.timeoutMs);
+      const onAbort = () => {
+        thread.send({ type: "abort", id });
+        abortTimer = setTimeout(() => resolve("abort-expired"), this.#options.abortGraceMs ?? 1000);
+      };
+      if (request.signal.aborted) onAbort();
+      else request.signal.addEventListener("abort", onAbort, { once: true });
+    });
+    thread.send({
+      type: "run",
+      id,
+      task: request.task,
+      attempt: request.attempt,
+      workerId: request.workerId,
+    });
+    const first = await Promise.race([done, stopped]);
+    clearTimeout(timer);
+    clearTimeout(abortTimer);
+    const durationMs = performance.now() - t0;
+    if (first === "timeout" || first === "abort-expired") {
+      thread.pending.delete(id);
+      thread = this.#replace(thread); // the only way to stop a handler that does not yield
+      this.#release(thread);
+      return first === "timeout"
+        ? {
+          ok: false,
+          kind: "timeout",
+          reason: `Chunk timed out after ${request.timeoutMs} ms (handler thread replaced)`,
+          durationMs,
+        }
+        : {
+          ok: false,
+          kind: "aborted",
+          reason: "Chunk aborted (handler thread replaced)",
+          durationMs,
+        };
+    }
+    this.#release(thread);
+    if (first.ok) return { ok: true, value: first.value, durationMs };
+    if (first.aborted || request.signal.aborted) {
+      return { ok: false, kind: "aborted", reason: first.reason, durationMs };
+    }
+    return {
+      ok: false,
+      kind: first.unrecoverable ? "unrecoverable" : "failed",
+      reason: first.reason,
+      durationMs,
+    };
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    for (const thread of this.#threads) thread.terminate();
+    this.#threads = [];
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
