@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { openBroker } from "../brokers/open.ts";
+import { spawnTtg, tempDir, ttg, until } from "./helpers.ts";
+
+Deno.test("ttg run --fault-demo --json: one worker SIGKILLed at ~30%, every chunk counted once, sum 5000355.0", async () => {
+  await using dir = await tempDir();
+  const { code, stdout, stderr } = await ttg([
+    "run",
+    "--fault-demo",
+    "--json",
+    "--workers",
+    "3",
+    "--work-ms",
+    "2",
+    "--sqlite-path",
+    `${dir.path}/ttg.db`,
+  ]);
+  assert.equal(code, 0, stderr);
+  const report = JSON.parse(stdout);
+  assert.ok(Math.abs(report.aggregate.sum - 5000355.0) < 1e-6, `sum ${report.aggregate.sum}`);
+  assert.equal(report.aggregate.count, 10_000);
+  assert.deepEqual(
+    {
+      total: report.chunks.total,
+      completed: report.chunks.completed,
+      dead: report.chunks.dead_lettered,
+    },
+    { total: 100, completed: 100, dead: 0 },
+  );
+  assert.equal(report.faults.workers_killed, 1);
+  assert.equal(report.backend, "sqlite");
+  for (
+    const key of [
+      "job_id",
+      "params",
+      "duplicates_discarded",
+      "retries",
+      "duration_seconds",
+      "chunks_per_second",
+    ]
+  ) {
+    assert.ok(key in report, `report lacks ${key}`);
+  }
+  assert.equal(
+    report.workers.reduce((n: number, w: { params: number }) => n + w.params, 0),
+    10_000,
+  );
+  assert.match(stderr, /Fault demo: SIGKILLed worker-1/);
+});
+
+Deno.test("bad input exits with code 2 and one line naming the setting and the value", async () => {
+  const cases: [string[], Record<string, string>, RegExp][] = [
+    [
+      ["run", "--workers", "abc"],
+      {},
+      /^ttg: Invalid --workers "abc": expected a whole number from 1 to 256\n$/,
+    ],
+    [
+      ["worker", "--idle-timeout", "1"],
+      { SIMULATE_FAULT_RATE: "2" },
+      /^ttg: Invalid SIMULATE_FAULT_RATE "2"/,
+    ],
+    [
+      ["run", "--job", "no/such/job.ts"],
+      {},
+      /^ttg: Cannot load job "no\/such\/job.ts": the file does not exist\n$/,
+    ],
+    [["status", "--backend", "kafka"], {}, /^ttg: Invalid --backend "kafka"/],
+  ];
+  for (const [args, env, pattern] of cases) {
+    const { code, stderr } = await ttg(args, env);
+    assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
+    assert.match(stderr, pattern);
+  }
+});
+
+Deno.test("ttg submit is idempotent, and status/results/dlq/reset read the job", async () => {
+  await using dir = await tempDir();
+  const base = ["--sqlite-path", `${dir.path}/ttg.db`, "--job-id", "cli"];
+  const first = await ttg(["submit", ...base, "--params", "1000", "--chunk-size", "100"]);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /Submitted job "cli": 10 chunks/);
+  const second = await ttg(["submit", ...base, "--params", "1000", "--chunk-size", "100"]);
+  assert.match(second.stdout, /already submitted; nothing enqueued/);
+  const work = await ttg(["worker", ...base, "--idle-timeout", "0.5", "--report-json"]);
+  assert.equal(work.code, 0, work.stderr);
+  assert.equal(JSON.parse(work.stdout.trim().split("\n").pop()!).chunks, 10);
+  const status = await ttg(["status", ...base, "--json"]);
+  assert.equal(JSON.parse(status.stdout).stats.completed, 10);
+  const results = JSON.parse((await ttg(["results", ...base, "--json"])).stdout);
+  assert.equal(results.aggregate.count, 1000);
+  assert.match((await ttg(["dlq", "list", ...base])).stdout, /has no dead letters/);
+  assert.match((await ttg(["reset", ...base])).stdout, /Reset job "cli"/);
+  assert.equal(JSON.parse((await ttg(["status", ...base, "--json"])).stdout).stats.completed, 0);
+});
+
+Deno.test("a paused worker (SIGSTOP past its lease) cannot commit after SIGCONT: its completion is a counted zombie", async () => {
+  await using dir = await tempDir();
+  const db = `${dir.path}/ttg.db`;
+  const base = ["--sqlite-path", db, "--job-id", "zombie", "--lease-ms", "1000"];
+  // One chunk of 10 parameters × 150 ms = 1.5 s of work.
+  assert.equal(
+    (await ttg(["submit", ...base, "--params", "10", "--chunk-size", "10", "--work-ms", "150"]))
+      .code,
+    0,
+  );
+  const broker = await openBroker({ backend: "sqlite", sqlitePath: db, consumerId: "observer" });
+  const paused = spawnTtg([
+    "worker",
+    ...base,
+    "--heartbeat-ms",
+    "200",
+    "--worker-id",
+    "paused",
+    "--idle-timeout",
+    "0",
+    "--report-json",
+  ]);
+  try {
+    await until(
+      async () => (await broker.stats("zombie")).inFlight === 1 || undefined,
+      15_000,
+      "the first worker to claim the chunk",
+    );
+    Deno.kill(paused.pid, "SIGSTOP");
+    const rescuer = await ttg([
+      "worker",
+      ...base,
+      "--heartbeat-ms",
+      "200",
+      "--worker-id",
+      "rescuer",
+      "--idle-timeout",
+      "0.5",
+      "--report-json",
+    ]);
+    assert.equal(rescuer.code, 0, rescuer.stderr);
+    assert.equal(JSON.parse(rescuer.stdout.trim().split("\n").pop()!).chunks, 1);
+    Deno.kill(paused.pid, "SIGCONT");
+    await until(
+      async () => (await broker.stats("zombie")).zombies >= 1 || undefined,
+      10_000,
+      "the zombie's rejected commit",
+    );
+    Deno.kill(paused.pid, "SIGTERM");
+    const out = await paused.output();
+    const report = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+    assert.equal(report.chunks, 0, "the paused worker's result was counted");
+    assert.ok(report.zombies >= 1);
+    const results = await broker.results("zombie");
+    assert.equal(results.length, 1);
+    assert.equal(results[0]!.workerId, "rescuer");
+    const stats = await broker.stats("zombie");
+    assert.equal(stats.completed, 1);
+    assert.equal(stats.duplicates, 0);
+  } finally {
+    try {
+      Deno.kill(paused.pid, "SIGKILL");
+    } catch { /* exited */ }
+    await paused.status;
+    await broker.close();
+  }
+});

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { defineJob, isUnrecoverable, unrecoverable } from "../jobs/define_job.ts";
+import { loadJob } from "../jobs/load.ts";
+import { planSweep } from "../jobs/plan.ts";
+import { combineSweep, computeRange, sweepValue } from "../jobs/sweep.ts";
+import { bisect } from "../workers/bisect.ts";
+import { staticShare } from "../workers/static_mode.ts";
+
+Deno.test("ttg.sweep reproduces the predecessor: 10,000 parameters sum to 5000355.0", () => {
+  assert.equal(sweepValue(5), 48 + 0.5);
+  assert.equal(sweepValue(1234), ((1234 * 7 + 13) % 1000) + 0.34);
+  const chunks = planSweep({ jobId: "j", params: 10_000, chunkSize: 100 }).tasks;
+  const total = combineSweep(chunks.map((t) => computeRange(t.start, t.end)));
+  assert.ok(Math.abs(total.sum - 5000355.0) < 1e-6, `sum ${total.sum}`);
+  assert.equal(total.count, 10_000);
+  assert.equal(total.min, computeRange(0, 10_000).min);
+  assert.equal(total.max, computeRange(0, 10_000).max);
+});
+
+Deno.test("planSweep() makes 5-digit chunk ids and a shorter last chunk", () => {
+  const plan = planSweep({ jobId: "j", params: 1050, chunkSize: 100, priority: 4 });
+  assert.equal(plan.tasks.length, 11);
+  assert.equal(plan.tasks[10]!.chunkId, "00010");
+  assert.equal(plan.tasks[10]!.end, 1050);
+  assert.equal(plan.record.totalChunks, 11);
+  assert.ok(plan.tasks.every((t) => t.priority === 4 && t.divisible));
+});
+
+Deno.test("bisect() halves a chunk down to the minimum size and never an indivisible one", () => {
+  const [task] = planSweep({ jobId: "j", params: 100, chunkSize: 100 }).tasks;
+  const halves = bisect(task!, 1)!;
+  assert.deepEqual(halves.map((h) => [h.chunkId, h.start, h.end]), [["00000.0", 0, 50], [
+    "00000.1",
+    50,
+    100,
+  ]]);
+  assert.equal(bisect({ ...task!, start: 0, end: 1 }, 1), undefined);
+  assert.equal(bisect({ ...task!, end: 60 }, 40), undefined);
+  assert.equal(bisect({ ...task!, divisible: false }, 1), undefined);
+});
+
+Deno.test("static mode splits parameters across pods like the predecessor's milestone 1", () => {
+  const shares = [0, 1, 2].map((i) => staticShare(10_000, 3, i));
+  assert.deepEqual(shares.map((s) => [s.start, s.end]), [[0, 3334], [3334, 6667], [6667, 10_000]]);
+  assert.throws(() => staticShare(100, 3, 3), RangeError);
+});
+
+Deno.test("defineJob() rejects a job without a name or run function", () => {
+  assert.throws(() => defineJob({ name: "", run: () => 1 }), TypeError);
+  assert.throws(() => defineJob({ name: "x" } as never), TypeError);
+  assert.equal(defineJob({ name: "ok", run: () => 1 }).name, "ok");
+  assert.ok(isUnrecoverable(unrecoverable(new Error("bad"))));
+  assert.ok(!isUnrecoverable(new Error("bad")));
+});
+
+Deno.test("loadJob() loads a module's default job and names the file when it cannot", async () => {
+  const loaded = await loadJob("tests/fixtures/poison_job.ts");
+  assert.equal(loaded.job.name, "test.poison");
+  await assert.rejects(
+    () => loadJob("tests/fixtures/missing.ts"),
+    /Cannot load job "tests\/fixtures\/missing.ts": the file does not exist/,
+  );
+  await assert.rejects(
+    () => loadJob("tests/fixtures/not_a_job.ts"),
+    /its default export is not a job/,
+  );
+  assert.equal((await loadJob()).job.name, "ttg.sweep");
+});

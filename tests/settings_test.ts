@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "../brokers/errors.ts";
+import { resolveSettings } from "../workers/settings.ts";
+
+const env = (vars: Record<string, string>) => (name: string) => vars[name];
+
+Deno.test("settings: flags win over environment, which wins over defaults", () => {
+  const s = resolveSettings({ workMs: "3" }, env({ TTG_WORK_MS: "7", CHUNK_SIZE: "50" }));
+  assert.equal(s.workMs, 3);
+  assert.equal(s.chunkSize, 50);
+  assert.equal(s.params, 10_000);
+  assert.equal(s.backend, "sqlite");
+});
+
+Deno.test("settings: the predecessor's environment names are accepted", () => {
+  const s = resolveSettings(
+    {},
+    env({
+      WORKER_ID: "worker-7",
+      QUEUE_BACKEND: "redis",
+      TOTAL_PARAMETERS: "5000",
+      CHUNK_SIZE: "25",
+      SIMULATE_WORK_MS: "1",
+      IDLE_TIMEOUT_SECONDS: "30",
+      STALE_THRESHOLD_MS: "60000",
+      SIMULATE_FAULT_RATE: "0.1",
+      LOG_LEVEL: "warning",
+      LOG_FORMAT: "json",
+      REDIS_HOST: "ttg-redis",
+      REDIS_PORT: "6380",
+    }),
+  );
+  assert.equal(s.workerId, "worker-7");
+  assert.equal(s.backend, "redis");
+  assert.equal(s.params, 5000);
+  assert.equal(s.chunkSize, 25);
+  assert.equal(s.workMs, 1);
+  assert.equal(s.idleTimeoutMs, 30_000);
+  assert.equal(s.leaseMs, 60_000);
+  assert.equal(s.faultRate, 0.1);
+  assert.equal(s.logLevel, "WARNING");
+  assert.equal(s.logFormat, "json");
+  assert.equal(s.brokerUrl, "redis://ttg-redis:6380");
+});
+
+Deno.test("settings: a bad value is a ConfigError naming the setting and the value", () => {
+  const cases: [Record<string, string>, Record<string, string>, RegExp][] = [
+    [{ workers: "abc" }, {}, /^Invalid --workers "abc": expected a whole number from 1 to 256$/],
+    [{}, { CHUNK_SIZE: "0" }, /^Invalid CHUNK_SIZE "0"/],
+    [{ faultRate: "1.5" }, {}, /^Invalid --fault-rate "1.5"/],
+    [
+      { backend: "kafka" },
+      {},
+      /^Invalid --backend "kafka": expected one of sqlite, redis, rabbitmq$/,
+    ],
+    [{}, { LOG_FORMAT: "xml" }, /^Invalid LOG_FORMAT "xml"/],
+    [{ brokerUrl: "http://x" }, { TTG_BACKEND: "redis" }, /^Invalid --broker-url "http:\/\/x"/],
+    [{ leaseMs: "1000", heartbeatMs: "800" }, {}, /^Invalid --heartbeat-ms "800"/],
+    [{ jobId: "bad id!" }, {}, /^Invalid --job-id "bad id!"/],
+  ];
+  for (const [flags, vars, message] of cases) {
+    assert.throws(() => resolveSettings(flags, env(vars)), (e: unknown) => {
+      assert.ok(
+        e instanceof ConfigError,
+        `expected ConfigError for ${JSON.stringify(flags)} ${JSON.stringify(vars)}`,
+      );
+      assert.match(e.message, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("settings: RabbitMQ credentials never default to guest/guest outside localhost", () => {
+  assert.match(
+    resolveSettings({ backend: "rabbitmq" }, env({})).brokerUrl,
+    /^amqp:\/\/guest:guest@127\.0\.0\.1:5672$/,
+  );
+  assert.throws(
+    () => resolveSettings({ backend: "rabbitmq" }, env({ RABBITMQ_HOST: "ttg-rabbitmq" })),
+    /RABBITMQ_USER/,
+  );
+  const s = resolveSettings(
+    { backend: "rabbitmq" },
+    env({
+      RABBITMQ_HOST: "mq",
+      RABBITMQ_USER: "ttg",
+      RABBITMQ_PASSWORD: "s3cr:t",
+      RABBITMQ_VHOST: "jobs",
+    }),
+  );
+  assert.equal(s.brokerUrl, "amqp://ttg:s3cr%3At@mq:5672/jobs");
+});
+
+Deno.test("settings: Redis password and user come from the environment, rediss:// URLs pass through", () => {
+  assert.equal(
+    resolveSettings({ backend: "redis" }, env({ REDIS_PASSWORD: "pw", REDIS_USERNAME: "ttg" }))
+      .brokerUrl,
+    "redis://ttg:pw@127.0.0.1:6379",
+  );
+  assert.equal(
+    resolveSettings({ backend: "redis" }, env({ REDIS_URL: "rediss://u:p@cache:6380" })).brokerUrl,
+    "rediss://u:p@cache:6380",
+  );
+});

@@ -1,0 +1,218 @@
+import assert from "node:assert/strict";
+import type { Broker, BrokerOptions } from "../brokers/contract.ts";
+import { openBroker } from "../brokers/open.ts";
+import type { Job } from "../jobs/define_job.ts";
+import { loadJob } from "../jobs/load.ts";
+import { planSweep } from "../jobs/plan.ts";
+import { combineSweep, type SweepResult } from "../jobs/sweep.ts";
+import { type ChunkExecutor, InlineExecutor } from "../workers/executor.ts";
+import { silentLogger } from "../workers/log.ts";
+import { ThreadPoolExecutor } from "../workers/thread_pool.ts";
+import { TtgWorker, type WorkerOptions } from "../workers/worker.ts";
+
+interface Fixture {
+  path: string;
+  jobId: string;
+  open(options?: Partial<BrokerOptions>): Promise<Broker>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+async function setup(): Promise<Fixture> {
+  const dir = await Deno.makeTempDir({ prefix: "ttg-worker-" });
+  const path = `${dir}/ttg.db`;
+  const opened: Broker[] = [];
+  return {
+    path,
+    jobId: `w-${crypto.randomUUID().slice(0, 8)}`,
+    async open(options = {}) {
+      const broker = await openBroker({ backend: "sqlite", sqlitePath: path, ...options });
+      opened.push(broker);
+      return broker;
+    },
+    async [Symbol.asyncDispose]() {
+      for (const b of opened) await b.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+function worker(
+  broker: Broker,
+  jobId: string,
+  job: Job,
+  executor: ChunkExecutor,
+  overrides: Partial<WorkerOptions> = {},
+): TtgWorker {
+  return new TtgWorker({
+    broker,
+    jobId,
+    workerId: broker.options.consumerId,
+    job,
+    executor,
+    log: silentLogger,
+    concurrency: 4,
+    batch: 32,
+    heartbeatMs: 100,
+    idleTimeoutMs: 300,
+    graceMs: 1000,
+    chunkTimeoutMs: 10_000,
+    pollMs: 100,
+    ...overrides,
+  });
+}
+
+Deno.test("a worker completes every chunk exactly once and exits when the job is drained", async () => {
+  await using f = await setup();
+  const broker = await f.open({ consumerId: "w1" });
+  const { job } = await loadJob();
+  const plan = planSweep({ jobId: f.jobId, params: 10_000, chunkSize: 100 });
+  await broker.publish(plan.tasks);
+  const report = await worker(broker, f.jobId, job, new InlineExecutor(job, silentLogger)).run(
+    new AbortController().signal,
+  );
+  assert.equal(report.exitReason, "idle");
+  assert.equal(report.chunks, 100);
+  assert.equal(report.params, 10_000);
+  const results = await broker.results(f.jobId);
+  assert.equal(results.length, 100);
+  const total = combineSweep(results.map((r) => r.value as SweepResult));
+  assert.ok(Math.abs(total.sum - 5000355.0) < 1e-6, `sum ${total.sum}`);
+});
+
+Deno.test("on stop, a chunk that cannot finish within the grace period is released at once, never half-published", async () => {
+  await using f = await setup();
+  const broker = await f.open({ consumerId: "w1" });
+  const { job } = await loadJob();
+  // 10 parameters × 200 ms: each chunk takes 2 s, far past the 200 ms grace period.
+  await broker.publish(
+    planSweep({ jobId: f.jobId, params: 40, chunkSize: 10, args: { work_ms: 200 } }).tasks,
+  );
+  const stop = new AbortController();
+  const w = worker(broker, f.jobId, job, new InlineExecutor(job, silentLogger), {
+    graceMs: 200,
+    idleTimeoutMs: 0,
+  });
+  const running = w.run(stop.signal);
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = performance.now();
+  stop.abort();
+  const report = await running;
+  assert.ok(
+    performance.now() - t0 < 3000,
+    "shutdown waited for the chunks instead of releasing them",
+  );
+  assert.equal(report.chunks, 0);
+  assert.equal(report.released, 4);
+  assert.equal((await broker.results(f.jobId)).length, 0, "a stopped worker published a result");
+  const stats = await broker.stats(f.jobId);
+  assert.equal(stats.ready, 4, "released chunks are ready again at once (no lease expiry wait)");
+  const again = await broker.pull({ jobId: f.jobId, max: 4, waitMs: 0 });
+  assert.ok(again.every((d) => d.attempt === 1), "a release burned an attempt");
+});
+
+Deno.test("a chunk past its timeout is nacked as timed out and dead-lettered after its attempts", async () => {
+  await using f = await setup();
+  const broker = await f.open({
+    consumerId: "w1",
+    retry: { maxAttempts: 2, baseDelayMs: 10, factor: 1, maxDelayMs: 10 },
+  });
+  const { job } = await loadJob();
+  await broker.publish(
+    planSweep({ jobId: f.jobId, params: 10, chunkSize: 10, args: { work_ms: 100 } }).tasks,
+  );
+  const report = await worker(broker, f.jobId, job, new InlineExecutor(job, silentLogger), {
+    chunkTimeoutMs: 100,
+    minSplit: 10, // too small to bisect: dead-letter the chunk itself
+  }).run(new AbortController().signal);
+  assert.equal(report.retried, 1);
+  assert.equal(report.deadLettered, 1);
+  const [letter] = await broker.deadLetters.list(f.jobId);
+  assert.equal(letter?.kind, "timeout");
+  assert.match(letter?.reason ?? "", /timed out after 100 ms/);
+  assert.deepEqual(letter?.history.map((h) => h.kind), ["timeout", "timeout"]);
+});
+
+Deno.test("a CPU-bound handler busy for 3× the lease completes exactly once, with no reclaim and no duplicate", async () => {
+  await using f = await setup();
+  const leaseMs = 600;
+  const a = await f.open({ consumerId: "busy", leaseMs });
+  const b = await f.open({ consumerId: "other", leaseMs });
+  const moduleUrl = new URL("./fixtures/busy_job.ts", import.meta.url).href;
+  const { job } = await loadJob(moduleUrl);
+  const tasks = planSweep({
+    jobId: f.jobId,
+    handler: job.name,
+    params: 10,
+    chunkSize: 10,
+    args: { busy_ms: 3 * leaseMs },
+  }).tasks;
+  await a.publish(tasks);
+  await using poolA = await ThreadPoolExecutor.create({
+    moduleUrl,
+    jobName: job.name,
+    size: 1,
+    log: silentLogger,
+  });
+  await using poolB = await ThreadPoolExecutor.create({
+    moduleUrl,
+    jobName: job.name,
+    size: 1,
+    log: silentLogger,
+  });
+  const stop = new AbortController();
+  const t0 = performance.now();
+  const first = worker(a, f.jobId, job, poolA, { idleTimeoutMs: 0, heartbeatMs: 150 }).run(
+    stop.signal,
+  );
+  await new Promise((r) => setTimeout(r, 200)); // a holds the chunk
+  const second = worker(b, f.jobId, job, poolB, { idleTimeoutMs: 0, heartbeatMs: 150 }).run(
+    stop.signal,
+  );
+  const deadline = Date.now() + 15_000;
+  while ((await a.stats(f.jobId)).completed < 1 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  stop.abort();
+  const [ra, rb] = await Promise.all([first, second]);
+  assert.ok(performance.now() - t0 >= 3 * leaseMs, "the handler did not stay busy for 3 leases");
+  const stats = await a.stats(f.jobId);
+  assert.equal(stats.completed, 1);
+  assert.equal(stats.reclaimed, 0, "a live CPU-bound chunk was reclaimed");
+  assert.equal(stats.duplicates, 0);
+  assert.equal(stats.zombies, 0);
+  assert.equal(ra.chunks + rb.chunks, 1);
+  assert.equal(ra.chunks, 1, "the chunk was taken away from the busy worker");
+});
+
+Deno.test("poison-chunk bisection dead-letters exactly the failing parameters and counts all the others", async () => {
+  await using f = await setup();
+  const broker = await f.open({
+    consumerId: "w1",
+    retry: { maxAttempts: 2, baseDelayMs: 1, factor: 1, maxDelayMs: 1 },
+  });
+  const { job } = await loadJob("tests/fixtures/poison_job.ts");
+  await broker.publish(
+    planSweep({
+      jobId: f.jobId,
+      handler: job.name,
+      params: 10_000,
+      chunkSize: 100,
+      args: { poison: [1234, 5678] },
+    }).tasks,
+  );
+  const report = await worker(broker, f.jobId, job, new InlineExecutor(job, silentLogger), {
+    batch: 128,
+  }).run(
+    new AbortController().signal,
+  );
+  assert.equal(report.exitReason, "idle");
+  const results = await broker.results(f.jobId);
+  assert.equal(results.reduce((n, r) => n + r.params, 0), 9_998);
+  const letters = await broker.deadLetters.list(f.jobId);
+  assert.deepEqual(
+    letters.map((l) => [l.task?.start, l.task?.end, l.reason]).sort(),
+    [[1234, 1235, "parameter 1234 is poison"], [5678, 5679, "parameter 5678 is poison"]],
+  );
+  const total = combineSweep(results.map((r) => r.value as SweepResult));
+  assert.equal(total.count, 9_998);
+});
