@@ -1,0 +1,125 @@
+/**
+ * Blocking reads of the Redis broker: XREADGROUP … BLOCK on dedicated connections (a blocked
+ * connection can do nothing else), ended early by an AbortSignal through CLIENT UNBLOCK sent on
+ * the main connection. Connections are pooled, so concurrent pulls never queue behind one block.
+ *
+ * @module
+ */
+import type { Redis } from "ioredis";
+import { connectRedis, type RedisTarget } from "./redis_connection.ts";
+import { GROUP } from "./redis_scripts.ts";
+
+/** An entry a blocking read claimed: `<band>:<entry id>`. */
+export interface ReadEntry {
+  readonly receipt: string;
+}
+
+interface Reader {
+  readonly client: Redis;
+  /** CLIENT ID of the connection; unknown after a reconnect until asked again. */
+  id: number | undefined;
+}
+
+type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
+
+/** How often an abort repeats CLIENT UNBLOCK until the read returns (closes a send race). */
+const UNBLOCK_RETRY_MS = 50;
+
+/** A pool of connections for blocking XREADGROUP. */
+export class BlockingReaders {
+  #main: Redis;
+  #target: RedisTarget;
+  #consumer: string;
+  #idle: Reader[] = [];
+  #all = new Set<Reader>();
+  #closed = false;
+
+  constructor(main: Redis, target: RedisTarget, consumer: string) {
+    this.#main = main;
+    this.#target = target;
+    this.#consumer = consumer;
+  }
+
+  /**
+   * Waits up to `blockMs` for new entries on `streams` (band, key), highest priority first, and
+   * claims up to `count` per stream for this consumer. Returns [] on timeout or abort.
+   */
+  async read(
+    streams: readonly (readonly [string, string])[],
+    count: number,
+    blockMs: number,
+    signal?: AbortSignal,
+  ): Promise<ReadEntry[]> {
+    const reader = await this.#acquire();
+    let finished = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const unblock = () => {
+      if (finished) return;
+      if (reader.id !== undefined) {
+        this.#main.call("CLIENT", "UNBLOCK", reader.id).catch(() => {});
+      }
+      timer = setTimeout(unblock, UNBLOCK_RETRY_MS);
+    };
+    signal?.addEventListener("abort", unblock, { once: true });
+    try {
+      reader.id ??= Number(await reader.client.call("CLIENT", "ID"));
+      if (signal?.aborted) return [];
+      const keys = streams.map(([, key]) => key);
+      const reply = await reader.client.call(
+        "XREADGROUP",
+        "GROUP",
+        GROUP,
+        this.#consumer,
+        "COUNT",
+        count,
+        "BLOCK",
+        blockMs,
+        "STREAMS",
+        ...keys,
+        ...keys.map(() => ">"),
+      ) as XReadReply;
+      if (!reply) return [];
+      const byKey = new Map(reply.map(([key, entries]) => [key, entries]));
+      const out: ReadEntry[] = [];
+      for (const [band, key] of streams) {
+        for (const [id] of byKey.get(key) ?? []) out.push({ receipt: `${band}:${id}` });
+      }
+      return out;
+    } finally {
+      finished = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", unblock);
+      this.#release(reader);
+    }
+  }
+
+  /** Disconnects every connection; reads in progress fail with a closed connection. */
+  close(): void {
+    this.#closed = true;
+    for (const reader of this.#all) reader.client.disconnect();
+    this.#all.clear();
+    this.#idle = [];
+  }
+
+  async #acquire(): Promise<Reader> {
+    const idle = this.#idle.pop();
+    if (idle) return idle;
+    const client = await connectRedis(this.#target, `ttg-${this.#consumer}-block`);
+    const reader: Reader = { client, id: undefined };
+    client.on("reconnecting", () => reader.id = undefined);
+    if (this.#closed) {
+      client.disconnect();
+      throw new Error("Connection is closed.");
+    }
+    this.#all.add(reader);
+    return reader;
+  }
+
+  #release(reader: Reader): void {
+    if (this.#closed || !this.#all.has(reader)) {
+      reader.client.disconnect();
+      return;
+    }
+    this.#idle.push(reader);
+  }
+}
