@@ -49,7 +49,8 @@ export function progressLine(sample: ProgressSample, width = 30): string {
 export class ProgressReporter {
   readonly #tty: boolean;
   readonly #write: (text: string) => void;
-  #lastPlain = 0;
+  #lastPlain = -Infinity;
+  #lastDone = -1;
   #drawn = false;
 
   constructor(options: { tty?: boolean; write?: (text: string) => void } = {}) {
@@ -62,8 +63,12 @@ export class ProgressReporter {
     if (this.#tty) {
       this.#write(`\r\x1b[2K${progressLine(sample)}`);
       this.#drawn = true;
-    } else if (sample.elapsedMs - this.#lastPlain >= 1000 || sample.done === sample.total) {
+    } else if (
+      sample.done !== this.#lastDone &&
+      (sample.elapsedMs - this.#lastPlain >= 1000 || sample.done === sample.total)
+    ) {
       this.#lastPlain = sample.elapsedMs;
+      this.#lastDone = sample.done;
       this.#write(`progress: ${progressLine(sample, 20)}\n`);
     }
   }

@@ -289,7 +289,7 @@ export function resolveSettings(
       max: 1e9,
       integer: true,
     }),
-    workMs: r.number("--work-ms", ["TTG_WORK_MS", "SIMULATE_WORK_MS"], 0, { min: 0, max: 60_000 }),
+    workMs: r.number("--work-ms", ["TTG_WORK_MS", "SIMULATE_WORK_MS"], 1, { min: 0, max: 60_000 }),
     faultRate: r.number("--fault-rate", ["TTG_FAULT_RATE", "SIMULATE_FAULT_RATE"], 0, {
       min: 0,
       max: 1,
