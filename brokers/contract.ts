@@ -52,9 +52,16 @@ export type NackKind = "failed" | "timeout" | "unrecoverable" | "released";
 
 /** One failed attempt of a chunk, kept in its history and in its dead letter. */
 export interface AttemptRecord {
+  /** Attempt number this record describes (1-based). */
   readonly attempt: number;
+  /**
+   * How the attempt ended: a nack kind, `malformed` (the message could not be read as a chunk)
+   * or `expired` (its lease ran out on the last attempt).
+   */
   readonly kind: NackKind | "malformed" | "expired";
+  /** Why the attempt failed, e.g. the handler's error message. */
   readonly reason: string;
+  /** Consumer that recorded the failure. */
   readonly workerId: string;
   /** ISO 8601 time of the failure. */
   readonly at: string;
@@ -62,6 +69,7 @@ export interface AttemptRecord {
 
 /** A chunk claimed by this consumer, under a lease. */
 export interface Delivery {
+  /** The claimed chunk. */
   readonly task: ChunkTask;
   /** 1 on the first claim; grows with every claim that did not end in a release. */
   readonly attempt: number;
@@ -81,7 +89,9 @@ export interface ChunkResult {
   readonly value: unknown;
   /** Parameters the result covers. */
   readonly params: number;
+  /** Worker that computed the result. */
   readonly workerId: string;
+  /** Time the handler took, in milliseconds. */
   readonly durationMs: number;
   /** ISO 8601 time the chunk completed. */
   readonly completedAt: string;
@@ -89,6 +99,7 @@ export interface ChunkResult {
 
 /** A result as stored by the broker: the first one counted for its chunk. */
 export interface StoredResult extends ChunkResult {
+  /** Chunk the result belongs to. */
   readonly chunkId: string;
 }
 
@@ -96,14 +107,19 @@ export interface StoredResult extends ChunkResult {
 export interface DeadLetter {
   /** Broker-private id, for replay and purge. */
   readonly id: string;
+  /** Job the dead letter belongs to. */
   readonly jobId: string;
   /** The chunk, or null when the message could not be read as one. */
   readonly task: ChunkTask | null;
   /** The message as received, when it could not be read as a chunk. */
   readonly raw?: string;
+  /** How the last attempt ended. */
   readonly kind: AttemptRecord["kind"];
+  /** Why the chunk was dead-lettered. */
   readonly reason: string;
+  /** Attempts made before dead-lettering (0 for an unreadable message). */
   readonly attempts: number;
+  /** Failed attempts, oldest first. */
   readonly history: readonly AttemptRecord[];
   /** ISO 8601 time of dead-lettering. */
   readonly at: string;
@@ -117,6 +133,7 @@ export interface BrokerStats {
   readonly inFlight: number;
   /** Chunks waiting out a retry backoff. */
   readonly delayed: number;
+  /** Dead letters of the job. */
   readonly deadLettered: number;
   /** Chunks with a counted result. */
   readonly completed: number;
@@ -134,12 +151,19 @@ export interface BrokerStats {
 
 /** What {@linkcode Broker.createJob} records about a job (used by status and idempotent submit). */
 export interface JobRecord {
+  /** Job id. */
   readonly jobId: string;
+  /** Name of the handler that computes the job's chunks. */
   readonly handler: string;
+  /** Parameters of the whole sweep. */
   readonly totalParams: number;
+  /** Chunks the sweep was split into. */
   readonly totalChunks: number;
+  /** Parameters per chunk (the last chunk may have fewer). */
   readonly chunkSize: number;
+  /** ISO 8601 time the job was planned. */
   readonly createdAt: string;
+  /** Handler arguments (JSON), as submitted. */
   readonly args: Readonly<Record<string, unknown>>;
 }
 
@@ -161,6 +185,7 @@ export interface BrokerOptions {
   readonly consumerId: string;
   /** How long a claim lasts without extension (three heartbeats). @default 3000 */
   readonly leaseMs: number;
+  /** Retry policy of failed chunks; defaults to {@linkcode DEFAULT_RETRY}. */
   readonly retry: RetryPolicy;
   /** A waiting task gains one priority level per this interval, so low priority is not starved. @default 30000 */
   readonly priorityAgingMs: number;
@@ -186,6 +211,7 @@ export const DEFAULT_PRIORITY_AGING_MS = 30_000;
 
 /** Options of {@linkcode Broker.pull}. */
 export interface PullOptions {
+  /** Job to pull from. */
   readonly jobId: string;
   /** Most deliveries to return. @default 1 */
   readonly max?: number;
@@ -197,7 +223,9 @@ export interface PullOptions {
 
 /** One chunk's result to store, and its delivery to acknowledge. */
 export interface AckRequest {
+  /** Delivery to acknowledge. */
   readonly delivery: Delivery;
+  /** The chunk's result to store. */
   readonly result: ChunkResult;
 }
 
@@ -210,9 +238,13 @@ export type AckOutcome = "stored" | "duplicate" | "zombie";
 
 /** A delivery given back, with why. */
 export interface NackRequest {
+  /** Delivery to give back. */
   readonly delivery: Delivery;
+  /** Why it is given back. */
   readonly kind: NackKind;
+  /** Human-readable reason, kept in the chunk's history. */
   readonly reason: string;
+  /** Worker giving the delivery back. */
   readonly workerId: string;
   /**
    * Poison-chunk bisection: tasks that replace the chunk, published in the same atomic step
@@ -235,6 +267,7 @@ export type ExtendOutcome = "extended" | "zombie";
 
 /** Options of {@linkcode Broker.reclaim}. */
 export interface ReclaimOptions {
+  /** Job whose expired leases to take over. */
   readonly jobId: string;
   /** Most deliveries to take over in one call. @default 1000 */
   readonly max?: number;
@@ -242,7 +275,9 @@ export interface ReclaimOptions {
 
 /** Selects dead letters for replay or purge; without `ids`, all of the job's. */
 export interface DeadLetterSelector {
+  /** Job the dead letters belong to. */
   readonly jobId: string;
+  /** Dead letter ids ({@linkcode DeadLetter.id}) to select; all of the job's when omitted. */
   readonly ids?: readonly string[];
 }
 
@@ -258,6 +293,7 @@ export interface BrokerCapabilities {
 
 /** The dead-letter operations of a broker. */
 export interface DeadLetterStore {
+  /** The job's dead letters, at most `options.limit` of them (all when omitted). */
   list(jobId: string, options?: { readonly limit?: number }): Promise<DeadLetter[]>;
   /** Puts dead letters back in the queue with fresh attempts; returns how many. */
   replay(selector: DeadLetterSelector): Promise<number>;
@@ -274,7 +310,9 @@ export interface DeadLetterStore {
 export interface Broker extends AsyncDisposable {
   /** Short name of the backend: `sqlite`, `redis`, `rabbitmq`. */
   readonly backend: string;
+  /** The options the broker was opened with, defaults filled. */
   readonly options: BrokerOptions;
+  /** Optional features this broker supports. */
   readonly capabilities: BrokerCapabilities;
 
   /** Records a job once; resolves false when it was already recorded (idempotent submit). */
@@ -293,9 +331,11 @@ export interface Broker extends AsyncDisposable {
   extend(deliveries: readonly Delivery[]): Promise<ExtendOutcome[]>;
   /** Takes over deliveries whose lease expired, so they can be pulled again; returns how many. */
   reclaim(options: ReclaimOptions): Promise<number>;
+  /** Current counts of a job. */
   stats(jobId: string): Promise<BrokerStats>;
   /** The counted result of every completed chunk of a job. */
   results(jobId: string): Promise<StoredResult[]>;
+  /** Lists, replays and purges dead letters. */
   readonly deadLetters: DeadLetterStore;
   /** Deletes every trace of a job (tasks, results, dead letters, counters). */
   reset(jobId: string): Promise<void>;

@@ -29,6 +29,7 @@ export type TtgErrorCode =
 export class TtgError extends Error {
   /** Stable machine-readable code. */
   readonly code: TtgErrorCode;
+  /** Creates an error with a stable `code` and a message. */
   constructor(code: TtgErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "TtgError";
@@ -50,6 +51,10 @@ export class TtgError extends Error {
 export class ConfigError extends TtgError {
   /** Name of the setting (flag or environment variable) that is wrong. */
   readonly setting: string;
+  /**
+   * Creates an error about `setting` with a custom message; {@linkcode ConfigError.invalid}
+   * builds the standard one.
+   */
   constructor(setting: string, message: string, options?: ErrorOptions) {
     super("CONFIG", message, options);
     this.name = "ConfigError";
@@ -79,7 +84,9 @@ export type BrokerErrorCode = Extract<
  * ```
  */
 export class BrokerError extends TtgError {
+  /** Stable machine-readable code, one of {@linkcode BrokerErrorCode}. */
   declare readonly code: BrokerErrorCode;
+  /** Creates a broker error with a stable `code` and a message. */
   constructor(code: BrokerErrorCode, message: string, options?: ErrorOptions) {
     super(code, message, options);
     this.name = "BrokerError";

@@ -7,7 +7,9 @@
 
 /** The parameters a handler computes: `[start, end)` of a job, with the job's arguments. */
 export interface Chunk {
+  /** Job the chunk belongs to. */
   readonly jobId: string;
+  /** Chunk id, unique within the job, e.g. `"00042"`. */
   readonly chunkId: string;
   /** First parameter (inclusive). */
   readonly start: number;
@@ -21,9 +23,13 @@ export interface Chunk {
 
 /** Minimal structured logger handed to handlers. */
 export interface Logger {
+  /** Logs a debug message with optional structured fields. */
   debug(message: string, fields?: Record<string, unknown>): void;
+  /** Logs an informational message with optional structured fields. */
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Logs a warning with optional structured fields. */
   warn(message: string, fields?: Record<string, unknown>): void;
+  /** Logs an error with optional structured fields. */
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
@@ -33,7 +39,9 @@ export interface ChunkContext {
   readonly signal: AbortSignal;
   /** 1 on the first attempt. */
   readonly attempt: number;
+  /** Id of the worker running the chunk. */
   readonly workerId: string;
+  /** Logger of the worker running the chunk. */
   readonly log: Logger;
   /** Reports progress within the chunk (parameters done so far). */
   progress(done: number): void;
@@ -97,7 +105,9 @@ const UNRECOVERABLE = Symbol.for("ttg.unrecoverable");
 
 /** An error that dead-letters its chunk at once, without retries or bisection. */
 export class UnrecoverableError extends Error {
+  /** Brand {@linkcode isUnrecoverable} checks (a `Symbol.for` key, shared by every copy of TTG). */
   readonly [UNRECOVERABLE] = true;
+  /** Creates an unrecoverable error; prefer {@linkcode unrecoverable} to wrap another error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "UnrecoverableError";

@@ -7,10 +7,13 @@ import { type ChunkTask, formatChunkId, type JobRecord } from "../brokers/contra
 
 /** What to sweep. */
 export interface SweepPlanOptions {
+  /** Job id of the sweep. */
   readonly jobId: string;
   /** Handler (job name) that computes the chunks. @default "ttg.sweep" */
   readonly handler?: string;
+  /** Parameters to sweep: `[0, params)`. */
   readonly params: number;
+  /** Parameters per chunk (the last chunk may have fewer). */
   readonly chunkSize: number;
   /** Handler arguments (JSON). */
   readonly args?: Readonly<Record<string, unknown>>;
@@ -18,13 +21,15 @@ export interface SweepPlanOptions {
   readonly priority?: number;
   /** False when the job's chunks must not be bisected. @default true */
   readonly divisible?: boolean;
-  /** @default now */
+  /** ISO 8601 creation time of the job and its tasks. @default now */
   readonly createdAt?: string;
 }
 
 /** A planned sweep. */
 export interface SweepPlan {
+  /** The job's record, for `Broker.createJob`. */
   readonly record: JobRecord;
+  /** One task per chunk, in order, to publish. */
   readonly tasks: readonly ChunkTask[];
 }
 

@@ -7,14 +7,19 @@
  *
  * @module
  */
-import { type Chunk, type ChunkContext, defineJob } from "./define_job.ts";
+import { type Chunk, type ChunkContext, defineJob, type Job } from "./define_job.ts";
 
 /** Result of a sweep chunk and of a whole sweep. */
 export interface SweepResult {
+  /** Sum of the values. */
   readonly sum: number;
+  /** Parameters computed. */
   readonly count: number;
+  /** Smallest value (0 when `count` is 0). */
   readonly min: number;
+  /** Largest value (0 when `count` is 0). */
   readonly max: number;
+  /** Mean value (0 when `count` is 0). */
   readonly avg: number;
 }
 
@@ -108,7 +113,7 @@ export async function runSweep(chunk: Chunk, ctx: ChunkContext): Promise<SweepRe
 }
 
 /** The built-in job `ttg.sweep`. */
-const sweep = defineJob<SweepResult, SweepResult>({
+const sweep: Job<SweepResult, SweepResult> = defineJob<SweepResult, SweepResult>({
   name: "ttg.sweep",
   run: runSweep,
   reduce: combineSweep,

@@ -9,8 +9,11 @@ import { type Chunk, isUnrecoverable, type Job, type Logger } from "../jobs/defi
 
 /** One chunk to run. */
 export interface ExecutionRequest {
+  /** The chunk to run. */
   readonly task: ChunkTask;
+  /** Attempt number of this run (1-based), passed to the handler. */
   readonly attempt: number;
+  /** Id of the worker running the chunk, passed to the handler. */
   readonly workerId: string;
   /** Per-chunk timeout; past it the handler is stopped and the outcome is `timeout`. */
   readonly timeoutMs: number;
@@ -32,7 +35,9 @@ export type ExecutionOutcome =
 export interface ChunkExecutor extends AsyncDisposable {
   /** `threads` or `inline`. */
   readonly mode: string;
+  /** Runs one chunk's handler; resolves with its outcome (a handler error is an outcome too). */
   execute(request: ExecutionRequest): Promise<ExecutionOutcome>;
+  /** Releases the executor's resources. */
   close(): Promise<void>;
 }
 
@@ -72,11 +77,13 @@ export class InlineExecutor implements ChunkExecutor {
   readonly mode = "inline";
   readonly #job: Job;
   readonly #log: Logger;
+  /** Creates an executor that runs `job`'s handler, logging to `log`. */
   constructor(job: Job, log: Logger) {
     this.#job = job;
     this.#log = log;
   }
 
+  /** Runs the handler on the main thread, racing it against the timeout and `request.signal`. */
   async execute(request: ExecutionRequest): Promise<ExecutionOutcome> {
     const t0 = performance.now();
     if (request.task.handler !== this.#job.name) {
@@ -148,10 +155,12 @@ export class InlineExecutor implements ChunkExecutor {
     }
   }
 
+  /** Does nothing: an inline executor holds no resources. */
   close(): Promise<void> {
     return Promise.resolve();
   }
 
+  /** Same as {@linkcode InlineExecutor.close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

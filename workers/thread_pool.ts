@@ -23,6 +23,7 @@ export interface ThreadPoolOptions {
   readonly jobName: string;
   /** Threads in the pool (the worker's concurrency). */
   readonly size: number;
+  /** Logger that receives the handlers' log calls. */
   readonly log: Logger;
   /** How long an aborted handler may take to stop before its thread is terminated. @default 1000 */
   readonly abortGraceMs?: number;
@@ -130,6 +131,10 @@ export class ThreadPoolExecutor implements ChunkExecutor {
     return fresh;
   }
 
+  /**
+   * Runs the chunk on an idle thread (waiting for one if all are busy); a timeout, or an abort the
+   * handler ignores for `abortGraceMs`, terminates and replaces the thread.
+   */
   async execute(request: ExecutionRequest): Promise<ExecutionOutcome> {
     if (this.#closed) {
       throw new TtgError("CLOSED", "Cannot run a chunk: the handler pool is closed");
@@ -202,6 +207,7 @@ export class ThreadPoolExecutor implements ChunkExecutor {
     };
   }
 
+  /** Terminates every thread; later calls to `execute` throw. */
   close(): Promise<void> {
     this.#closed = true;
     for (const thread of this.#threads) thread.terminate();
@@ -209,6 +215,7 @@ export class ThreadPoolExecutor implements ChunkExecutor {
     return Promise.resolve();
   }
 
+  /** Same as {@linkcode ThreadPoolExecutor.close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -23,11 +23,17 @@ import { PeriodicService, wait } from "./periodic.ts";
 
 /** Options of {@linkcode TtgWorker}. */
 export interface WorkerOptions {
+  /** Broker to pull chunks from and commit results to. */
   readonly broker: Broker;
+  /** Job to serve. */
   readonly jobId: string;
+  /** This worker's id, recorded with its results and failures. */
   readonly workerId: string;
+  /** Job definition whose handler runs the chunks. */
   readonly job: Job;
+  /** Runs the handlers (inline or in a thread pool). */
   readonly executor: ChunkExecutor;
+  /** Logger of the worker. */
   readonly log: Logger;
   /** Handlers running at once. */
   readonly concurrency: number;
@@ -41,6 +47,7 @@ export interface WorkerOptions {
   readonly idleTimeoutMs: number;
   /** On stop, how long running chunks may take before they are released. */
   readonly graceMs: number;
+  /** Per-chunk timeout, unless the job sets its own `timeoutMs`. */
   readonly chunkTimeoutMs: number;
   /** Smallest chunk bisection splits down to. @default 1 */
   readonly minSplit?: number;
@@ -50,19 +57,29 @@ export interface WorkerOptions {
 
 /** What one worker did. */
 export interface WorkerReport {
+  /** Id of the worker. */
   readonly workerId: string;
   /** Chunks whose result this worker stored (counted). */
   readonly chunks: number;
   /** Parameters of those chunks. */
   readonly params: number;
+  /** Results discarded because their chunk already had one. */
   readonly duplicates: number;
+  /** Acks, nacks or lease extensions rejected because the lease was taken over. */
   readonly zombies: number;
+  /** Failed chunks scheduled for a retry. */
   readonly retried: number;
+  /** Chunks this worker dead-lettered. */
   readonly deadLettered: number;
+  /** Chunks this worker bisected. */
   readonly split: number;
+  /** Chunks given back without burning an attempt (e.g. on shutdown). */
   readonly released: number;
+  /** Expired leases this worker's reclaimer took over (made claimable again). */
   readonly reclaimed: number;
+  /** `idle`: the job was drained for `idleTimeoutMs`; `stopped`: the stop signal aborted. */
   readonly exitReason: "idle" | "stopped";
+  /** Wall-clock time the worker ran, in milliseconds. */
   readonly durationMs: number;
 }
 
@@ -106,6 +123,10 @@ export class TtgWorker {
   };
   #stopping = false;
 
+  /**
+   * Creates a worker. Throws a `RangeError` unless `concurrency`, `batch`, `heartbeatMs` and
+   * `chunkTimeoutMs` are positive.
+   */
   constructor(options: WorkerOptions) {
     for (const key of ["concurrency", "batch", "heartbeatMs", "chunkTimeoutMs"] as const) {
       if (!(options[key] > 0)) throw new RangeError(`Invalid ${key} "${options[key]}"`);
