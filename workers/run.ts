@@ -146,7 +146,8 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
         const tail = workers.flatMap((w) => w.stderrTail.slice(-3)).join("\n");
         throw new TtgError("UNAVAILABLE", `All workers exited before the job was done:\n${tail}`);
       }
-      await wait(options.pollMs ?? 250, options.signal);
+      const pendingKill = options.faultDemo && killed === 0;
+      await wait(pendingKill ? 50 : options.pollMs ?? 250, options.signal);
     }
     const durationMs = performance.now() - t0;
     progress.finish();
