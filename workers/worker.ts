@@ -398,7 +398,7 @@ export class TtgWorker {
             : Promise.resolve([] as NackOutcome[]),
         ]);
         acks.forEach((c, i) => this.#countAck(c, ackOutcomes[i]!));
-        nacks.forEach((c, i) => this.#countNack(nackOutcomes[i]!));
+        nackOutcomes.forEach((outcome) => this.#countNack(outcome));
         break;
       } catch (error) {
         if (
