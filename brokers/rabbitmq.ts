@@ -76,7 +76,13 @@ import {
 } from "./rabbitmq_connection.ts";
 import { type Held, JobIntake } from "./rabbitmq_intake.ts";
 import { RabbitStore } from "./rabbitmq_store.ts";
-import { declareDelayQueue, declareJob, jobNames, type QueueType } from "./rabbitmq_topology.ts";
+import {
+  declareDelayQueue,
+  declareJob,
+  type JobNames,
+  jobNames,
+  type QueueType,
+} from "./rabbitmq_topology.ts";
 
 /** Options of {@linkcode openRabbitBroker}. */
 export type RabbitBrokerOptions =
@@ -130,6 +136,7 @@ class RabbitBroker implements Broker {
   readonly #prefetch: number | undefined;
   readonly #intakes = new Map<string, JobIntake>();
   readonly #held = new Map<string, Held>();
+  readonly #nameCache = new Map<string, JobNames>();
   readonly #store: RabbitStore;
   #closed = false;
 
@@ -163,7 +170,7 @@ class RabbitBroker implements Broker {
     );
     this.#store = new RabbitStore({
       connection: this.connection,
-      names: (jobId) => jobNames(this.#prefix, jobId),
+      names: (jobId) => this.#names(jobId),
       topology: (session, jobId) => this.#topology(session, jobId),
       delays: () => this.#delays(),
       inFlight: (jobId) => this.#inFlight(jobId),
@@ -190,29 +197,31 @@ class RabbitBroker implements Broker {
         );
       }
       const session = await this.#op("publish tasks", () => this.connection.session());
+      for (const jobId of new Set(pending.map((t) => t.jobId))) {
+        await this.#op("declare a job", () => this.#topology(session, jobId));
+      }
       const failed: ChunkTask[] = [];
-      for (let i = 0; i < pending.length; i += PUBLISH_WINDOW) {
+      let previous: Promise<void> = Promise.resolve();
+      for (let i = 0; i < pending.length && session.alive; i += PUBLISH_WINDOW) {
         const window = pending.slice(i, i + PUBLISH_WINDOW);
-        for (const jobId of new Set(window.map((t) => t.jobId))) {
-          await this.#op("declare a job", () => this.#topology(session, jobId));
-        }
-        const results = await Promise.allSettled(window.map((task) => {
-          const names = jobNames(this.#prefix, task.jobId);
+        const confirmed = Promise.all(window.map((task) => {
+          const names = this.#names(task.jobId);
           return session.publish(
             names.taskExchange,
             names.tasks,
             encodeTask(task, { attempt: 1, claims: 0, history: [] }),
             { priority: task.priority, messageId: task.chunkId },
-          );
-        }));
-        results.forEach((r, j) => {
-          if (r.status === "rejected" || r.value !== "ack") failed.push(window[j]!);
-        });
-        if (!session.alive) {
-          failed.push(...pending.slice(i + PUBLISH_WINDOW));
-          break;
-        }
+          ).then((outcome) => {
+            if (outcome !== "ack") failed.push(task);
+          }, () => {
+            failed.push(task);
+          });
+        })).then(() => {});
+        await previous; // two windows in flight: publishing never waits for a round trip
+        previous = confirmed;
+        if (!session.alive) failed.push(...pending.slice(i + PUBLISH_WINDOW));
       }
+      await previous;
       if (failed.length > 0 && session.alive) this.#store.forgetTopology();
       pending = failed;
     }
@@ -252,7 +261,6 @@ class RabbitBroker implements Broker {
     const outcomes: AckOutcome[] = requests.map(() => "zombie");
     const session = this.connection.current;
     const live = this.#live(requests.map((r) => r.delivery), session);
-    const zombies = requests.length - live.length;
     if (session && live.length > 0) {
       const byJob = new Map<string, { index: number; held: Held; body: object }[]>();
       for (const i of live) {
@@ -264,18 +272,18 @@ class RabbitBroker implements Broker {
         byJob.set(held.jobId, list);
       }
       const publishes: Promise<void>[] = [];
+      const acked: Held[] = [];
       for (const [jobId, list] of byJob) {
-        const index = await this.#op(
-          "read results",
-          () => this.#store.index(jobId, list.some((e) => e.held.redeliveries > 0)),
-        );
+        const fresh = list.some((e) => e.held.redeliveries > 0);
+        const index = this.#store.loadedIndex(jobId, fresh) ??
+          await this.#op("read results", () => this.#store.index(jobId, fresh));
         const seen = new Set<string>();
         for (const e of list) {
           const dup = index.has(e.held.task.chunkId) || seen.has(e.held.task.chunkId);
           seen.add(e.held.task.chunkId);
           outcomes[e.index] = dup ? "duplicate" : "stored";
         }
-        const names = jobNames(this.#prefix, jobId);
+        const names = this.#names(jobId);
         const size = names.legacy ? 1 : RESULTS_PER_MESSAGE;
         for (let i = 0; i < list.length; i += size) {
           const part = list.slice(i, i + size);
@@ -291,22 +299,22 @@ class RabbitBroker implements Broker {
               headers: { [ID_HEADER]: key },
             }).then((outcome) => {
               if (outcome !== "ack") throw new Error(`results ${outcome}`);
-              for (const e of part) session.main.ack(e.held.message);
+              for (const e of part) acked.push(e.held);
               index.add(
                 key,
                 part.map((e) => ({ ...requests[e.index]!.result, chunkId: e.held.task.chunkId })),
               );
             }).catch(() => {
               for (const e of part) outcomes[e.index] = "zombie";
-            }).finally(() => {
-              for (const e of part) this.#held.delete(e.held.receipt);
             }),
           );
         }
       }
       await Promise.all(publishes);
+      this.#ackHeld(session, acked);
+      for (const i of live) this.#held.delete(requests[i]!.delivery.receipt);
     }
-    await this.#countZombies(requests.map((r) => r.delivery), outcomes, zombies);
+    await this.#countZombies(requests.map((r) => r.delivery), outcomes);
     return outcomes;
   }
 
@@ -318,22 +326,22 @@ class RabbitBroker implements Broker {
     const live = this.#live(requests.map((r) => r.delivery), session);
     if (session && live.length > 0) {
       const delays = new Map<string, Promise<string>>();
+      const acked: Held[] = [];
       const work = live.map(async (i) => {
         const request = requests[i]!;
         const held = this.#held.get(request.delivery.receipt)!;
         try {
           outcomes[i] = await this.#fail(session, held, request, delays);
-          session.main.ack(held.message);
+          acked.push(held);
         } catch {
           outcomes[i] = "zombie";
-        } finally {
-          this.#held.delete(held.receipt);
         }
       });
       await Promise.all(work);
+      this.#ackHeld(session, acked);
+      for (const i of live) this.#held.delete(requests[i]!.delivery.receipt);
     }
-    const zombies = outcomes.filter((o) => o === "zombie").length;
-    await this.#countZombies(requests.map((r) => r.delivery), outcomes, zombies);
+    await this.#countZombies(requests.map((r) => r.delivery), outcomes);
     return outcomes;
   }
 
@@ -342,7 +350,7 @@ class RabbitBroker implements Broker {
     const session = this.connection.current;
     const live = new Set(this.#live(deliveries, session));
     const outcomes: ExtendOutcome[] = deliveries.map((_, i) => live.has(i) ? "extended" : "zombie");
-    await this.#countZombies(deliveries, outcomes, deliveries.length - live.size);
+    await this.#countZombies(deliveries, outcomes);
     return outcomes;
   }
 
@@ -415,7 +423,7 @@ class RabbitBroker implements Broker {
     request: NackRequest,
     delays: Map<string, Promise<string>>,
   ): Promise<NackOutcome> {
-    const names = jobNames(this.#prefix, held.jobId);
+    const names = this.#names(held.jobId);
     const publish = async (exchange: string, key: string, content: Buffer, priority: number) => {
       const outcome = await session.publish(exchange, key, content, {
         priority,
@@ -515,16 +523,39 @@ class RabbitBroker implements Broker {
     return out;
   }
 
-  async #countZombies(
-    deliveries: readonly Delivery[],
-    outcomes: readonly string[],
-    zombies: number,
-  ): Promise<void> {
-    if (zombies > 0) {
-      deliveries.forEach((d, i) => {
-        if (outcomes[i] === "zombie") this.#store.count(d.task.jobId, { zombies: 1 });
-      });
+  /**
+   * Acks delivered messages on the channel that received them: one `multiple` ack up to the
+   * highest tag below every other message this channel still holds, single acks for the rest.
+   */
+  #ackHeld(session: Session, acked: readonly Held[]): void {
+    if (acked.length === 0 || !session.alive) return;
+    const tags = new Set(acked.map((h) => h.message.fields.deliveryTag));
+    let lowestOther = Infinity;
+    const consider = (generation: number, tag: number) => {
+      if (generation === session.generation && !tags.has(tag) && tag < lowestOther) {
+        lowestOther = tag;
+      }
+    };
+    for (const h of this.#held.values()) consider(h.generation, h.message.fields.deliveryTag);
+    for (const intake of this.#intakes.values()) {
+      for (const r of intake.buffer) consider(r.generation, r.message.fields.deliveryTag);
+      for (const u of intake.unreadable) consider(u.generation, u.message.fields.deliveryTag);
     }
+    const sorted = [...acked].sort((a, b) =>
+      a.message.fields.deliveryTag - b.message.fields.deliveryTag
+    );
+    let upTo: Held | undefined;
+    for (const h of sorted) {
+      if (h.message.fields.deliveryTag < lowestOther) upTo = h;
+      else session.main.ack(h.message);
+    }
+    if (upTo) session.main.ack(upTo.message, true);
+  }
+
+  async #countZombies(deliveries: readonly Delivery[], outcomes: readonly string[]): Promise<void> {
+    deliveries.forEach((d, i) => {
+      if (outcomes[i] === "zombie") this.#store.count(d.task.jobId, { zombies: 1 });
+    });
     if (this.#store.hasPending()) {
       await this.connection.session().then((s) => this.#store.flush(s)).catch(() => {});
     }
@@ -550,10 +581,19 @@ class RabbitBroker implements Broker {
     await Promise.all(work);
   }
 
+  #names(jobId: string): JobNames {
+    let names = this.#nameCache.get(jobId);
+    if (!names) {
+      names = jobNames(this.#prefix, jobId);
+      this.#nameCache.set(jobId, names);
+    }
+    return names;
+  }
+
   #intake(jobId: string): JobIntake {
     let intake = this.#intakes.get(jobId);
     if (!intake) {
-      intake = new JobIntake(jobNames(this.#prefix, jobId));
+      intake = new JobIntake(this.#names(jobId));
       intake.onUnreadable = () => void this.#deadLetterUnreadable(intake!);
       this.#intakes.set(jobId, intake);
     }

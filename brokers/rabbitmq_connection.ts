@@ -147,8 +147,6 @@ export function interpretError(error: unknown, action: string, where: string): E
 /** How a confirmed publish ended. */
 export type PublishOutcome = "ack" | "nack" | "returned";
 
-const PUB_HEADER = "x-ttg-pub";
-
 /**
  * One connection and its confirm channel. Deliveries received on it are acknowledged on it; when
  * it dies, RabbitMQ requeues them and every delivery of this `generation` becomes a zombie.
@@ -159,7 +157,8 @@ export class Session {
   readonly main: ConfirmChannel;
   #alive = true;
   #seq = 0;
-  #returned = new Set<number>();
+  /** Message ids RabbitMQ returned as unroutable, with how many times. */
+  #returned = new Map<string, number>();
   #lostHandlers: (() => void)[] = [];
 
   constructor(generation: number, model: ChannelModel, main: ConfirmChannel) {
@@ -167,8 +166,8 @@ export class Session {
     this.model = model;
     this.main = main;
     main.on("return", (message: Message) => {
-      const seq = message.properties.headers?.[PUB_HEADER];
-      if (typeof seq === "number") this.#returned.add(seq);
+      const id = String(message.properties.messageId ?? "");
+      this.#returned.set(id, (this.#returned.get(id) ?? 0) + 1);
     });
   }
 
@@ -207,7 +206,7 @@ export class Session {
     content: Buffer,
     options: Options.Publish = {},
   ): Promise<PublishOutcome> {
-    const seq = ++this.#seq;
+    const id = options.messageId ?? `ttg-${++this.#seq}`;
     return new Promise((resolve, reject) => {
       try {
         this.main.publish(exchange, routingKey, content, {
@@ -215,9 +214,15 @@ export class Session {
           mandatory: true,
           contentType: "application/json",
           ...options,
-          headers: { ...options.headers, [PUB_HEADER]: seq },
+          messageId: id,
         }, (err) => {
-          if (this.#returned.delete(seq)) return resolve("returned");
+          // RabbitMQ sends basic.return before the confirm of the same message.
+          const returned = this.#returned.get(id);
+          if (returned) {
+            if (returned > 1) this.#returned.set(id, returned - 1);
+            else this.#returned.delete(id);
+            return resolve("returned");
+          }
           if (!err) return resolve("ack");
           if (/nacked/.test(errorMessage(err))) return resolve("nack");
           reject(err);

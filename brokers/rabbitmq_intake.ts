@@ -3,9 +3,11 @@
  * into a buffer that `pull()` drains, and the deliveries handed out (held) until acked or nacked.
  *
  * Prefetch caveat: RabbitMQ orders by priority only the messages it has not delivered yet. A
- * consumer's window (its prefetch) holds up to that many messages delivered earlier, which a
- * newer, higher-priority message does not overtake. The window is therefore sized from the
- * largest `max` pulls ask for (the worker's batch), not larger, unless `prefetch` is set.
+ * consumer's window (its prefetch) holds messages delivered earlier, which a newer,
+ * higher-priority message does not overtake. The window is therefore sized from the pulls: twice
+ * the largest `max` asked for (one batch being worked on, one waiting, so the consumer never
+ * stalls on a round trip), unless `prefetch` is set. A higher-priority task thus waits behind at
+ * most one batch per consumer; `prefetch: 1` with `max: 1` gives strict priority at a cost.
  *
  * @module
  */
@@ -76,7 +78,7 @@ export class JobIntake {
     quorum: boolean,
   ): Promise<void> {
     while (this.#starting) await this.#starting;
-    const wanted = fixedPrefetch ?? Math.max(1, window);
+    const wanted = fixedPrefetch ?? 2 * Math.max(1, window);
     if (this.#tag && this.#generation === session.generation && this.#prefetch >= wanted) return;
     this.#starting = (async () => {
       const old = this.#generation === session.generation ? this.#tag : undefined;
@@ -107,7 +109,7 @@ export class JobIntake {
   /** Takes up to `max` buffered messages of `generation` (older ones were requeued by RabbitMQ). */
   take(generation: number, max: number): Received[] {
     const out: Received[] = [];
-    let i = 0;
+    const i = 0;
     while (i < this.buffer.length && out.length < max) {
       const r = this.buffer[i]!;
       if (r.generation !== generation) {

@@ -124,6 +124,15 @@ export class RabbitStore {
       .catch(() => control.bound.delete(jobId));
   }
 
+  /** The job's index when no read is needed (loaded, or kept current by a live feed). */
+  loadedIndex(jobId: string, fresh: boolean): ResultIndex | undefined {
+    const index = this.#indexes.get(jobId);
+    if (!index || this.#indexing.has(jobId)) return undefined;
+    const live = index.liveGeneration !== 0 &&
+      index.liveGeneration === this.#deps.connection.current?.generation;
+    return live || (index.loaded && !fresh) ? index : undefined;
+  }
+
   /**
    * The job's result index. `fresh` re-reads the results queue (unless a live feed keeps the
    * index current); `live` also attaches a live feed.
