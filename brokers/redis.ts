@@ -56,9 +56,11 @@ import {
   jobKeys,
 } from "./redis_codec.ts";
 import {
+  connectionName,
   connectRedis,
   interpretError,
   isNoGroup,
+  liveConnectionNames,
   type RedisConnectionOptions,
   type RedisTarget,
   redisTarget,
@@ -83,6 +85,11 @@ export type RedisBrokerOptions =
 const PUBLISH_BATCH = 500;
 /** Results-stream entries read per page by results(). */
 const RESULTS_PAGE = 5000;
+/**
+ * A consumer whose connection is gone (a killed process) loses the chunks it has not touched for
+ * this long (at most a third of the lease), instead of waiting for the whole lease.
+ */
+const DEAD_CONSUMER_IDLE_MS = 1000;
 /** Legacy results absorbed per stats script. */
 const ABSORB_LIMIT = 10_000;
 
@@ -98,6 +105,11 @@ const ACK_OUTCOMES: Record<string, AckOutcome> = { s: "stored", d: "duplicate", 
 type ClaimedEntry = [receipt: string, epoch: number, fields: string[]];
 type Stream = [band: string, key: string];
 type ScriptCaller = (...args: (string | number)[]) => Promise<unknown>;
+
+/** A JSON array from a script (Lua's cjson encodes an empty table as `{}`). */
+function arrayOf<T>(value: T[] | Record<string, never>): T[] {
+  return Array.isArray(value) ? value : [];
+}
 
 /**
  * Opens a Redis broker and checks that Redis answers.
@@ -118,7 +130,7 @@ export async function openRedisBroker(options: RedisBrokerOptions = {}): Promise
     throw new TypeError(`Invalid keyPrefix "${prefix}": expected a non-empty name without spaces`);
   }
   const target = redisTarget({ url, username, password, tls, connectTimeoutMs });
-  const client = await connectRedis(target, `ttg-${resolved.consumerId}`);
+  const client = await connectRedis(target, connectionName(resolved.consumerId));
   for (const [name, source] of Object.entries(SCRIPTS)) client.defineCommand(name, source);
   return new RedisBroker(client, target, prefix, resolved);
 }
@@ -175,17 +187,17 @@ class RedisBroker implements Broker {
     this.#checkOpen("publish");
     for (const task of tasks) assertTask(task);
     const byJob = new Map<string, ChunkTask[]>();
-    for (const task of tasks) byJob.set(task.jobId, [...byJob.get(task.jobId) ?? [], task]);
+    for (const task of tasks) {
+      const list = byJob.get(task.jobId);
+      if (list) list.push(task);
+      else byJob.set(task.jobId, [task]);
+    }
     for (const [jobId, list] of byJob) {
       await this.#run("publish tasks", jobId, async (base) => {
         for (let i = 0; i < list.length; i += PUBLISH_BATCH) {
           const batch = list.slice(i, i + PUBLISH_BATCH).sort((a, b) => b.priority - a.priority);
-          const args: (string | number)[] = [base];
-          for (const task of batch) {
-            const fields = encodeTask(task);
-            args.push(String(task.priority), fields.length, ...fields);
-          }
-          await this.#script("ttgPublish", args);
+          const entries = batch.map((task) => [String(task.priority), encodeTask(task)]);
+          await this.#script("ttgPublish", [base, JSON.stringify(entries)]);
         }
       });
     }
@@ -203,12 +215,17 @@ class RedisBroker implements Broker {
     return await this.#run("pull tasks", jobId, async (base) => {
       const consumer = this.options.consumerId;
       while (!signal?.aborted && !this.#closed) {
-        const [nextDueMs, streams, claimed] = await this.#script("ttgClaim", [
-          base,
-          consumer,
-          max,
-          this.options.priorityAgingMs,
-        ]) as [number, Stream[], ClaimedEntry[]];
+        const reply = JSON.parse(
+          await this.#script("ttgClaim", [
+            base,
+            consumer,
+            max,
+            this.options.priorityAgingMs,
+          ]) as string,
+        ) as [number, Stream[], ClaimedEntry[]];
+        const nextDueMs = reply[0];
+        const streams = arrayOf(reply[1]);
+        const claimed = arrayOf(reply[2]);
         if (claimed.length > 0) {
           const deliveries = await this.#accept(jobId, base, claimed);
           if (deliveries.length > 0) return deliveries;
@@ -231,8 +248,8 @@ class RedisBroker implements Broker {
           consumer,
           max,
           ...read.map((r) => r.receipt),
-        ]) as ClaimedEntry[];
-        const deliveries = await this.#accept(jobId, base, adopted);
+        ]) as string;
+        const deliveries = await this.#accept(jobId, base, arrayOf(JSON.parse(adopted)));
         if (deliveries.length > 0) return deliveries;
       }
       return [];
@@ -240,24 +257,25 @@ class RedisBroker implements Broker {
   }
 
   async ack(requests: readonly AckRequest[]): Promise<AckOutcome[]> {
-    return await this.#perJob(requests, (r) => r.delivery.task.jobId, "ack", async (base, list) => {
-      const args: (string | number)[] = [base, list[0]!.delivery.task.jobId];
-      for (const { delivery, result } of list) {
-        args.push(
+    return await this.#perJob(
+      requests,
+      (r) => r.delivery.task.jobId,
+      "ack",
+      async (base, group) => {
+        const rows = group.map(({ delivery, result }) => [
           delivery.receipt,
-          delivery.epoch,
+          String(delivery.epoch),
           delivery.task.chunkId,
           result.workerId,
           String(result.durationMs / 1000),
-          String(result.durationMs),
           result.completedAt,
           JSON.stringify(result.value ?? null),
           String(result.params),
-        );
-      }
-      const letters = await this.#script("ttgAck", args) as string;
-      return [...letters].map((c) => ACK_OUTCOMES[c]!);
-    });
+        ]);
+        const letters = await this.#script("ttgAck", [base, JSON.stringify(rows)]) as string;
+        return [...letters].map((c) => ACK_OUTCOMES[c]!);
+      },
+    );
   }
 
   async nack(requests: readonly NackRequest[]): Promise<NackOutcome[]> {
@@ -311,6 +329,7 @@ class RedisBroker implements Broker {
       throw new RangeError(`Invalid max "${max}": expected a whole number of at least 1`);
     }
     return await this.#run("reclaim tasks", options.jobId, async (base) => {
+      const live = await liveConnectionNames(this.#redis);
       return await this.#script("ttgReclaim", [
         base,
         options.jobId,
@@ -319,6 +338,8 @@ class RedisBroker implements Broker {
         this.options.retry.maxAttempts,
         max,
         new Date().toISOString(),
+        Math.min(DEAD_CONSUMER_IDLE_MS, Math.floor(this.options.leaseMs / 3)),
+        live ? JSON.stringify(live) : "",
       ]) as number;
     });
   }
@@ -350,15 +371,14 @@ class RedisBroker implements Broker {
       while (await this.#script("ttgAbsorb", [base, ABSORB_LIMIT]) === 1) {
         // counting legacy results, a page at a time
       }
-      const done = await this.#redis.hvals(`${base}:done`);
-      const counted = new Set(done.map((v) => v.split(" ")[0]));
       const out: StoredResult[] = [];
-      let start = "-";
-      for (;;) {
-        const page = await this.#redis.xrange(`${base}:results`, start, "+", "COUNT", RESULTS_PAGE);
-        for (const [id, fields] of page) if (counted.has(id)) out.push(decodeResult(fields));
-        if (page.length < RESULTS_PAGE) return out;
-        start = `(${page[page.length - 1]![0]}`;
+      for (let start = "";;) {
+        const page = JSON.parse(
+          await this.#script("ttgResults", [base, start, RESULTS_PAGE]) as string,
+        ) as [string, string[][]];
+        for (const fields of arrayOf(page[1])) out.push(decodeResult(fields));
+        if (page[0] === "") return out;
+        start = page[0];
       }
     });
   }
@@ -458,8 +478,9 @@ class RedisBroker implements Broker {
     this.#checkOpen(action);
     const groups = new Map<string, number[]>();
     requests.forEach((r, i) => {
-      const jobId = jobOf(r);
-      groups.set(jobId, [...groups.get(jobId) ?? [], i]);
+      const list = groups.get(jobOf(r));
+      if (list) list.push(i);
+      else groups.set(jobOf(r), [i]);
     });
     const out = new Array<O>(requests.length);
     for (const [jobId, indexes] of groups) {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Redis } from "ioredis";
-import { connectRedis, type RedisTarget } from "./redis_connection.ts";
+import { connectionName, connectRedis, type RedisTarget } from "./redis_connection.ts";
 import { GROUP } from "./redis_scripts.ts";
 
 /** An entry a blocking read claimed: `<band>:<entry id>`. */
@@ -104,7 +104,7 @@ export class BlockingReaders {
   async #acquire(): Promise<Reader> {
     const idle = this.#idle.pop();
     if (idle) return idle;
-    const client = await connectRedis(this.#target, `ttg-${this.#consumer}-block`);
+    const client = await connectRedis(this.#target, connectionName(this.#consumer, "block"));
     const reader: Reader = { client, id: undefined };
     client.on("reconnecting", () => reader.id = undefined);
     if (this.#closed) {

@@ -53,7 +53,18 @@ export function streamKey(base: string, band: string): string {
 /** Every key a job may own, for reset. */
 export function jobKeys(base: string): string[] {
   const bands = Array.from({ length: 11 }, (_, p) => streamKey(base, String(p)));
-  const names = ["redo", "results", "done", "leases", "delayed", "dlq", "stats", "bands", "job"];
+  const names = [
+    "redo",
+    "results",
+    "done",
+    "leases",
+    "delayed",
+    "dlq",
+    "stats",
+    "bands",
+    "consumers",
+    "job",
+  ];
   return [...bands, ...names.map((n) => `${base}:${n}`)];
 }
 
@@ -208,7 +219,7 @@ export function decodeResult(flat: readonly string[]): StoredResult {
   const params = Number(f.params ?? f.params_processed ?? count);
   const durationMs = f.duration_ms !== undefined
     ? Number(f.duration_ms)
-    : Math.round(Number(f.duration_seconds ?? 0) * 1000);
+    : Math.round(Number(f.duration_seconds ?? 0) * 1e6) / 1e3;
   return {
     chunkId: f.chunk_id ?? "",
     value,

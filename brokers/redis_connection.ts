@@ -89,6 +89,28 @@ function redact(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, "//***@");
 }
 
+/**
+ * Connection name of a consumer (CLIENT SETNAME): `ttg:<consumer id>` with characters other
+ * than letters, digits, `.`, `_` and `-` replaced by `_`. The reclaim script treats a consumer
+ * without a connection of this name as dead; `role` names a secondary connection.
+ */
+export function connectionName(consumerId: string, role?: string): string {
+  const name = `ttg:${consumerId.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+  return role ? `${name}:${role}` : name;
+}
+
+/** Names of the client connections open now (CLIENT LIST), or undefined when not allowed. */
+export async function liveConnectionNames(client: Redis): Promise<string[] | undefined> {
+  try {
+    const list = await client.call("CLIENT", "LIST", "TYPE", "normal") as string;
+    const names: string[] = [];
+    for (const match of list.matchAll(/\bname=(\S+)/g)) names.push(match[1]!);
+    return names;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Opens a connection and waits until it is ready, or fails with `UNAVAILABLE`. */
 export async function connectRedis(target: RedisTarget, name: string): Promise<Redis> {
   const client = new Redis({ ...target.options, connectionName: name });

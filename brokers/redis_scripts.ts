@@ -15,6 +15,7 @@
  * | `B:dlq` | stream | dead letters |
  * | `B:stats` | hash | counters, and `cursor`: the last results entry absorbed |
  * | `B:bands` | set | priority bands in use |
+ * | `B:consumers` | set | consumers that claimed tasks of the job (for dead-connection reclaim) |
  * | `B:job` | string | the job record (JSON) |
  *
  * Every task stream has the consumer group `ttg-workers`. A receipt is `<band>:<entry id>`, band
@@ -156,23 +157,21 @@ end
 `;
 
 /**
- * publish: ARGV base, then per task: band, field count, fields. Bands are written highest first,
- * so a consumer blocked on several streams is woken by the highest band.
+ * publish: ARGV base, JSON [[band, [field, value, …]], …]. Bands are written in the given order
+ * (highest first), so a consumer blocked on several streams is woken by the highest band.
  */
 const PUBLISH = `
 local base = ARGV[1]
-local i = 2
 local seen = {}
-while i <= #ARGV do
-  local band, n = ARGV[i], tonumber(ARGV[i + 1])
+for _, t in ipairs(cjson.decode(ARGV[2])) do
+  local band = t[1]
   local key = stream_of(base, band)
   if not seen[band] then
     seen[band] = true
     ensure_group(key)
     if band ~= 'r' then redis.call('SADD', base .. ':bands', band) end
   end
-  redis.call('XADD', key, '*', unpack(ARGV, i + 2, i + 1 + n))
-  i = i + 2 + n
+  redis.call('XADD', key, '*', unpack(t[2]))
 end
 return 1
 `;
@@ -181,13 +180,14 @@ return 1
  * claim: ARGV base, consumer, count, agingMs. Moves due retries to the redo stream, then claims
  * up to count entries: redo first, then the band whose oldest waiting entry has the highest aged
  * priority (priority + waited / agingMs). Each claim gets a new epoch.
- * Returns { next retry due in ms or -1, { band, stream }..., { receipt, epoch, fields }... }.
+ * Returns JSON [next retry due in ms or -1, [[band, stream]…], [[receipt, epoch, fields]…]].
  */
 const CLAIM = `
 local base, consumer = ARGV[1], ARGV[2]
 local need, aging = tonumber(ARGV[3]), tonumber(ARGV[4])
 local leases, delayed, redo = base .. ':leases', base .. ':delayed', base .. ':redo'
 local now = now_ms()
+redis.call('SADD', base .. ':consumers', consumer)
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 for _, member in ipairs(due) do
   add_to(redo, cjson.decode(member))
@@ -262,13 +262,13 @@ end
 local next_due = -1
 local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
 if #first > 0 then next_due = math.max(0, tonumber(first[2]) - now) end
-return { next_due, streams, out }
+return cjson.encode({ next_due, streams, out })
 `;
 
 /**
  * adopt: ARGV base, consumer, keep, then receipts (in priority order) of entries this consumer
  * read with a blocking XREADGROUP. The first `keep` get a lease like claim; the others are put
- * back at the end of their stream (no attempt burned). Returns { receipt, epoch, fields }...
+ * back at the end of their stream (no attempt burned). Returns JSON [[receipt, epoch, fields]…].
  */
 const ADOPT = `
 local base, consumer, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -292,16 +292,16 @@ for i = 4, #ARGV do
     redis.call('XACK', key, GROUP, id)
   end
 end
-return out
+return cjson.encode(out)
 `;
 
 /**
- * ack: ARGV base, job id, then 9 values per request: receipt, epoch, chunk id, worker id,
- * duration seconds, duration ms, completed at, result JSON, params. Returns one letter per
- * request: s(tored), d(uplicate), z(ombie).
+ * ack: ARGV base, JSON [[receipt, epoch, chunk id, worker id, duration seconds, completed at,
+ * result JSON, params], …] (all strings). Returns one letter per request: s(tored),
+ * d(uplicate), z(ombie).
  */
 const ACK = `
-local base, job = ARGV[1], ARGV[2]
+local base = ARGV[1]
 local leases, done, results, stats = base .. ':leases', base .. ':done', base .. ':results', base .. ':stats'
 local function caught_up()
   local tail = redis.call('XREVRANGE', results, '+', '-', 'COUNT', 1)
@@ -316,8 +316,8 @@ if not caught then
 end
 local out, acks = {}, {}
 local zombies, dups, last = 0, 0, nil
-for i = 3, #ARGV, 9 do
-  local receipt, epoch, chunk = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+for _, q in ipairs(cjson.decode(ARGV[2])) do
+  local receipt, epoch, chunk = q[1], q[2], q[3]
   local cur = redis.call('HGET', leases, receipt)
   local mark = ' ' .. receipt .. ' ' .. epoch
   if lease_epoch(cur) ~= tonumber(epoch) then
@@ -339,10 +339,9 @@ for i = 3, #ARGV, 9 do
       dups = dups + 1
       out[#out + 1] = 'd'
     else
-      last = redis.call('XADD', results, '*', 'chunk_id', chunk, 'worker_id', ARGV[i + 3],
-        'status', 'completed', 'duration_seconds', ARGV[i + 4], 'completed_at', ARGV[i + 6],
-        'result_data', ARGV[i + 7], 'job_id', job, 'params', ARGV[i + 8],
-        'duration_ms', ARGV[i + 5], 'epoch', epoch, 'ttg', '1')
+      last = redis.call('XADD', results, '*', 'chunk_id', chunk, 'worker_id', q[4],
+        'status', 'completed', 'duration_seconds', q[5], 'completed_at', q[6],
+        'result_data', q[7], 'params', q[8], 'ttg', '1')
       redis.call('HSET', done, chunk, last .. mark)
       out[#out + 1] = 's'
     end
@@ -429,47 +428,76 @@ return table.concat(out)
 `;
 
 /**
- * reclaim: ARGV base, job id, consumer, lease ms, max attempts, max, now (ISO). Takes over
- * entries idle longer than the lease (XAUTOCLAIM) and puts them in the redo stream as the next
- * attempt, or dead-letters them (kind "expired") when that was the last attempt. Returns how many.
+ * reclaim: ARGV base, job id, consumer, lease ms, max attempts, max, now (ISO), dead idle ms,
+ * JSON of the connection names alive now ("" when unknown). Takes over entries idle longer than
+ * the lease (XAUTOCLAIM), and entries idle longer than `dead idle ms` held by a consumer of this
+ * job whose connection is gone (a killed process), and puts them in the redo stream as the next
+ * attempt, or dead-letters them (kind "expired") when that was the last attempt.
+ * Returns how many were taken over.
  */
 const RECLAIM = `
 local base, job, consumer = ARGV[1], ARGV[2], ARGV[3]
 local lease_ms, max_attempts, max = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local at = ARGV[7]
-local leases, redo = base .. ':leases', base .. ':redo'
+local at, dead_idle, live_json = ARGV[7], tonumber(ARGV[8]), ARGV[9]
+local leases, redo, consumers = base .. ':leases', base .. ':redo', base .. ':consumers'
+local streams = task_streams(base)
 local total = 0
-for _, s in ipairs(task_streams(base)) do
-  local band, key = s[1], s[2]
+local function take_over(band, key, id, flat, reason, holder)
+  local receipt = band .. ':' .. id
+  local cur = redis.call('HGET', leases, receipt)
+  local epoch = lease_epoch(cur) or tonumber(field(flat, 'epoch')) or 0
+  holder = (cur and string.match(cur, '|(.*)$')) or holder
+  local attempt = (tonumber(field(flat, 'attempts')) or 0) + 1
+  local ok, history = pcall(cjson.decode, field(flat, 'history') or '[]')
+  if not ok or type(history) ~= 'table' then history = {} end
+  history[#history + 1] = { attempt = attempt, kind = 'expired', reason = reason, workerId = holder, at = at }
+  local hjson = cjson.encode(history)
+  redis.call('HDEL', leases, receipt)
+  redis.call('XACK', key, GROUP, id)
+  if attempt >= max_attempts then
+    dead_letter(base, job, flat, 'expired', reason, attempt, hjson, at, nil, epoch)
+  else
+    add_to(redo, with_fields(flat, { 'attempts', tostring(attempt), 'history', hjson, 'epoch', tostring(epoch) }))
+  end
+  total = total + 1
+end
+local expired = 'Lease expired: no heartbeat for ' .. lease_ms .. ' ms'
+for _, s in ipairs(streams) do
   local cursor = '0-0'
   while total < max do
-    local r = redis.pcall('XAUTOCLAIM', key, GROUP, consumer, lease_ms, cursor, 'COUNT', max - total)
+    local r = redis.pcall('XAUTOCLAIM', s[2], GROUP, consumer, lease_ms, cursor, 'COUNT', max - total)
     if type(r) ~= 'table' or r.err then break end
     cursor = r[1]
     for _, e in ipairs(r[2]) do
-      local id, flat = e[1], e[2]
-      if type(flat) == 'table' then
-        local receipt = band .. ':' .. id
-        local cur = redis.call('HGET', leases, receipt)
-        local epoch = lease_epoch(cur) or tonumber(field(flat, 'epoch')) or 0
-        local holder = (cur and string.match(cur, '|(.*)$')) or 'unknown'
-        local attempt = (tonumber(field(flat, 'attempts')) or 0) + 1
-        local ok, history = pcall(cjson.decode, field(flat, 'history') or '[]')
-        if not ok or type(history) ~= 'table' then history = {} end
-        local reason = 'Lease expired: no heartbeat for ' .. lease_ms .. ' ms'
-        history[#history + 1] = { attempt = attempt, kind = 'expired', reason = reason, workerId = holder, at = at }
-        local hjson = cjson.encode(history)
-        redis.call('HDEL', leases, receipt)
-        redis.call('XACK', key, GROUP, id)
-        if attempt >= max_attempts then
-          dead_letter(base, job, flat, 'expired', reason, attempt, hjson, at, nil, epoch)
-        else
-          add_to(redo, with_fields(flat, { 'attempts', tostring(attempt), 'history', hjson, 'epoch', tostring(epoch) }))
-        end
-        total = total + 1
-      end
+      if type(e[2]) == 'table' then take_over(s[1], s[2], e[1], e[2], expired, 'unknown') end
     end
     if cursor == '0-0' then break end
+  end
+end
+if live_json ~= '' and total < max then
+  local live = {}
+  for _, name in ipairs(cjson.decode(live_json)) do live[name] = true end
+  for _, name in ipairs(redis.call('SMEMBERS', consumers)) do
+    local conn = 'ttg:' .. string.gsub(name, '[^%w%.%_%-]', '_')
+    if name ~= consumer and not live[conn] then
+      local left = 0
+      for _, s in ipairs(streams) do
+        local p = redis.pcall('XPENDING', s[2], GROUP, 'IDLE', dead_idle, '-', '+', math.max(1, max - total), name)
+        if type(p) == 'table' and not p.err and #p > 0 and total < max then
+          local ids = {}
+          for _, row in ipairs(p) do ids[#ids + 1] = row[1] end
+          local claimed = redis.call('XCLAIM', s[2], GROUP, consumer, dead_idle, unpack(ids))
+          for _, e in ipairs(claimed) do
+            if type(e[2]) == 'table' then
+              take_over(s[1], s[2], e[1], e[2], 'Consumer "' .. name .. '" disconnected', name)
+            end
+          end
+        end
+        local rest = redis.pcall('XPENDING', s[2], GROUP, '-', '+', 1, name)
+        if type(rest) == 'table' and not rest.err then left = left + #rest end
+      end
+      if left == 0 then redis.call('SREM', consumers, name) end
+    end
   end
 end
 if total > 0 then redis.call('HINCRBY', base .. ':stats', 'reclaimed', total) end
@@ -515,6 +543,27 @@ return {
   redis.call('HLEN', base .. ':done'), tonumber(c[1]) or 0, tonumber(c[2]) or 0,
   tonumber(c[3]) or 0, tonumber(c[4]) or 0, consumers, more,
 }
+`;
+
+/**
+ * results: ARGV base, start (exclusive; "" from the beginning), limit. Returns JSON
+ * [last entry id read, [[fields]…] of the counted results among them].
+ */
+const RESULTS = `
+local base, start, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local done = base .. ':done'
+local from = '-'
+if start ~= '' then from = '(' .. start end
+local rows = redis.call('XRANGE', base .. ':results', from, '+', 'COUNT', limit)
+local out, last = {}, ''
+for _, row in ipairs(rows) do
+  last = row[1]
+  local d = redis.call('HGET', done, field(row[2], 'chunk_id') or '')
+  if d and string.sub(d, 1, #row[1] + 1) == row[1] .. ' ' or d == row[1] then
+    out[#out + 1] = row[2]
+  end
+end
+return cjson.encode({ last, out })
 `;
 
 /** absorb: ARGV base, limit. Counts legacy results; returns 1 when more remain. */
@@ -570,6 +619,7 @@ export const SCRIPTS = {
   ttgReclaim: script(RECLAIM),
   ttgStats: script(STATS),
   ttgAbsorb: script(ABSORB),
+  ttgResults: script(RESULTS),
   ttgReplay: script(REPLAY),
 } as const;
 

@@ -1,0 +1,302 @@
+/**
+ * Redis section of `deno task bench` (issue 4 "Performance"), also runnable alone:
+ *
+ * ```sh
+ * deno run -A bench/redis.ts --chunks 100000            # a private redis-server on a free port
+ * deno run -A bench/redis.ts --url redis://127.0.0.1:6379  # an existing Redis (own job ids, reset after)
+ * ```
+ *
+ * Figures, measured in one run against one Redis:
+ * - raw cycle: one ioredis client pipelines XADD of N entries (the fields of a real chunk) in
+ *   batches of 100, then XREADGROUP COUNT 100 + XACK until drained; entries/s over both phases;
+ * - end to end: `ttg run --backend redis` no-op sweep of N chunks × 10 parameters with 3 worker
+ *   processes (enqueue → result stored → ack), chunks/s, beside the raw cycle;
+ * - recovery: seconds from SIGKILL of one of 3 `ttg worker` processes (default lease and
+ *   heartbeat) to the last of the chunks it held completing elsewhere;
+ * - worker peak RSS (VmHWM, reported by each worker).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
+import { formatChunkId } from "../brokers/contract.ts";
+import { openRedisBroker } from "../brokers/redis.ts";
+import { encodeTask, jobKeyBase } from "../brokers/redis_codec.ts";
+import { peakRssMb, runSweepBench } from "./e2e.ts";
+import { type BenchRow, renderTable } from "./table.ts";
+
+const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
+/** Options of {@linkcode benchRedis}. */
+export interface RedisBenchOptions {
+  /** Chunks of the sweep (and entries of the raw cycle). @default 100000 */
+  readonly chunks?: number;
+  /** Redis to use; without it a private redis-server is started on a free port. */
+  readonly url?: string;
+  /** Skip the SIGKILL recovery figure. @default false */
+  readonly skipRecovery?: boolean;
+}
+
+/** Runs the Redis section and returns its rows. */
+export async function benchRedis(options: RedisBenchOptions = {}): Promise<BenchRow[]> {
+  const chunks = options.chunks ?? 100_000;
+  const server = options.url ? undefined : await startRedisServer();
+  const url = options.url ?? server!.url;
+  try {
+    const raw = await rawRedisCycle(url, chunks);
+    const jobId = `bench-${crypto.randomUUID().slice(0, 8)}`;
+    let report;
+    try {
+      report = await runSweepBench({
+        backend: "redis",
+        chunks,
+        extraArgs: ["--broker-url", url, "--job-id", jobId, "--batch", "256"],
+      });
+    } finally {
+      await resetJob(url, jobId);
+    }
+    const where = server ? "private redis-server" : url.replace(/\/\/[^@/]*@/, "//***@");
+    const rows: BenchRow[] = [
+      {
+        section: "redis",
+        figure: `raw cycle, ${chunks} entries, one client (${where})`,
+        value: raw,
+        unit: "entries/s",
+      },
+      {
+        section: "redis",
+        figure: `no-op sweep, ${chunks} chunks × 10, 3 workers`,
+        value: report.chunks_per_second,
+        unit: "chunks/s",
+        rawLimit: raw,
+      },
+    ];
+    if (!options.skipRecovery) {
+      const recovery = await recoveryAfterKill(url, Math.max(chunks, 20_000));
+      rows.push({
+        section: "redis",
+        figure: `SIGKILL → last of its ${recovery.held} chunks done elsewhere (defaults)`,
+        value: recovery.seconds,
+        unit: "s",
+      });
+    }
+    rows.push({
+      section: "redis",
+      figure: "worker peak RSS",
+      value: peakRssMb(report),
+      unit: "MB",
+    });
+    return rows;
+  } finally {
+    await server?.stop();
+  }
+}
+
+/** The raw cycle of one client: entries per second over the XADD and XREADGROUP+XACK phases. */
+export async function rawRedisCycle(url: string, entries: number): Promise<number> {
+  const client = new Redis(url, { lazyConnect: true, protocol: 2 });
+  await client.connect();
+  const key = `ttgbench-raw-${crypto.randomUUID().slice(0, 8)}`;
+  const fields = encodeTask({
+    jobId: "bench",
+    chunkId: formatChunkId(42),
+    handler: "ttg.sweep",
+    start: 420,
+    end: 430,
+    totalParams: entries * 10,
+    totalChunks: entries,
+    priority: 0,
+    createdAt: new Date().toISOString(),
+    args: { work_ms: 0 },
+    divisible: true,
+  });
+  try {
+    await client.xgroup("CREATE", key, "raw", "0", "MKSTREAM");
+    const t0 = performance.now();
+    for (let i = 0; i < entries; i += 100) {
+      const pipeline = client.pipeline();
+      for (let j = i; j < Math.min(entries, i + 100); j++) pipeline.xadd(key, "*", ...fields);
+      await pipeline.exec();
+    }
+    let drained = 0;
+    for (;;) {
+      const reply = await client.xreadgroup(
+        "GROUP",
+        "raw",
+        "raw-1",
+        "COUNT",
+        100,
+        "STREAMS",
+        key,
+        ">",
+      ) as [string, [string, string[]][]][] | null;
+      const batch = reply?.[0]?.[1] ?? [];
+      if (batch.length === 0) break;
+      await client.xack(key, "raw", ...batch.map(([id]) => id));
+      drained += batch.length;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    if (drained !== entries) throw new Error(`Raw cycle drained ${drained} of ${entries} entries`);
+    return entries / seconds;
+  } finally {
+    await client.del(key);
+    await client.quit();
+  }
+}
+
+/**
+ * Submits a no-op sweep, serves it with 3 `ttg worker` processes (default lease and heartbeat),
+ * SIGKILLs one at ~30% and returns the seconds until the last chunk it held was completed.
+ */
+export async function recoveryAfterKill(
+  url: string,
+  chunks: number,
+): Promise<{ seconds: number; held: number }> {
+  const jobId = `bench-kill-${crypto.randomUUID().slice(0, 8)}`;
+  const common = ["--backend", "redis", "--broker-url", url, "--job-id", jobId];
+  const broker = await openRedisBroker({ url, consumerId: `bench-${Deno.pid}` });
+  const client = new Redis(url, { lazyConnect: true, protocol: 2 });
+  await client.connect();
+  const workers: Deno.ChildProcess[] = [];
+  try {
+    await cli(["submit", ...common, "--params", String(chunks * 10), "--chunk-size", "10"]);
+    for (let i = 0; i < 3; i++) {
+      workers.push(
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", "--config", CONFIG, CLI, "worker", ...common, "--worker-id"]
+            .concat([`kill-${i}`, "--idle-timeout", "0", "--log-level", "ERROR"]),
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).spawn(),
+      );
+    }
+    while ((await broker.stats(jobId)).completed < chunks * 0.3) await sleep(20);
+    workers[1]!.kill("SIGKILL");
+    const killedAt = Date.now();
+    const held = await heldChunks(client, jobKeyBase("ttg", jobId), "kill-1");
+    for (;;) {
+      const stats = await broker.stats(jobId);
+      if (stats.completed + stats.deadLettered >= chunks) break;
+      await sleep(100);
+    }
+    const done = new Map((await broker.results(jobId)).map((r) => [r.chunkId, r.completedAt]));
+    const last = Math.max(...[...held].map((id) => Date.parse(done.get(id) ?? "")));
+    if (held.size === 0 || !Number.isFinite(last)) {
+      throw new Error(`The killed worker held ${held.size} chunks; not all were completed`);
+    }
+    return { seconds: (last - killedAt) / 1000, held: held.size };
+  } finally {
+    for (const w of workers) {
+      try {
+        w.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(workers.map((w) => w.status));
+    await broker.reset(jobId).catch(() => {});
+    await broker.close();
+    await client.quit();
+  }
+}
+
+/** Chunk ids of the entries `consumer` holds (XPENDING) on every task stream of a job. */
+async function heldChunks(client: Redis, base: string, consumer: string): Promise<Set<string>> {
+  const keys = [`${base}:tasks`, `${base}:redo`];
+  const held = new Set<string>();
+  for (const key of keys) {
+    if (!(await client.exists(key))) continue;
+    const pending = await client.xpending(key, "ttg-workers", "-", "+", 100_000, consumer) as [
+      string,
+      ...unknown[],
+    ][];
+    for (const [id] of pending) {
+      const [entry] = await client.xrange(key, id, id);
+      const fields = entry?.[1] ?? [];
+      const at = fields.indexOf("chunk_id");
+      if (at >= 0) held.add(fields[at + 1]!);
+    }
+  }
+  return held;
+}
+
+async function cli(args: string[]): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, CLI, ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (out.code !== 0) {
+    throw new Error(`ttg ${args[0]} failed: ${new TextDecoder().decode(out.stderr).slice(-500)}`);
+  }
+}
+
+async function resetJob(url: string, jobId: string): Promise<void> {
+  const broker = await openRedisBroker({ url, consumerId: `bench-${Deno.pid}` });
+  try {
+    await broker.reset(jobId);
+  } finally {
+    await broker.close();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A redis-server of our own on a free port, without persistence. */
+async function startRedisServer(): Promise<{ url: string; stop(): Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "ttg-bench-redis-" });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const child = new Deno.Command("redis-server", {
+    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const url = `redis://127.0.0.1:${port}`;
+  for (let i = 0;; i++) {
+    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
+    probe.on("error", () => {});
+    try {
+      await probe.connect();
+      await probe.quit();
+      break;
+    } catch (error) {
+      probe.disconnect();
+      if (i > 100) throw error;
+      await sleep(50);
+    }
+  }
+  return {
+    url,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      chunks: { type: "string", default: "100000" },
+      url: { type: "string" },
+      "skip-recovery": { type: "boolean", default: false },
+    },
+  });
+  const chunks = Number(values.chunks);
+  if (!(Number.isInteger(chunks) && chunks > 0)) {
+    console.error(`bench: Invalid --chunks "${values.chunks}": expected a whole number above 0`);
+    Deno.exit(2);
+  }
+  const rows = await benchRedis({ chunks, url: values.url, skipRecovery: values["skip-recovery"] });
+  console.log(renderTable(rows));
+}
