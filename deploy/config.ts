@@ -1,0 +1,511 @@
+/**
+ * The one typed description of a TTG deployment on Kubernetes: readonly props with documented
+ * defaults ({@linkcode DeploymentProps}), resolved and validated into a complete
+ * {@linkcode DeploymentConfig}. Every bad value is a problem naming its field; all of them are
+ * reported together by `synth` (deploy/synth.ts).
+ *
+ * @module
+ */
+import { FieldReader, type Resources } from "./field_reader.ts";
+import { type Problem, Problems } from "./problems.ts";
+
+export { FORBIDDEN_PASSWORDS, type Resources } from "./field_reader.ts";
+
+/** Brokers a deployment can run. */
+export const BACKENDS = ["redis", "rabbitmq"] as const;
+/** One of {@linkcode BACKENDS}. */
+export type Backend = typeof BACKENDS[number];
+/** `queue`: workers pull chunks from the broker. `static`: an Indexed Job, no broker. */
+export const MODES = ["queue", "static"] as const;
+/** One of {@linkcode MODES}. */
+export type Mode = typeof MODES[number];
+/**
+ * What runs the queue-mode workers: one Job (parallelism = count), standalone Pods (each one
+ * independent: the fault demo deletes one and the others finish; a Job with backoffLimit 0
+ * fails every pod on one failure), or a Deployment (long-lived workers, idle timeout 0).
+ */
+export const WORKER_CONTROLLERS = ["job", "pods", "deployment"] as const;
+/** One of {@linkcode WORKER_CONTROLLERS}. */
+export type WorkerController = typeof WORKER_CONTROLLERS[number];
+/** Image pull policies. */
+export const PULL_POLICIES = ["Always", "IfNotPresent", "Never"] as const;
+/** Log levels the worker accepts (docs/SETTINGS.md). */
+export const LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"] as const;
+
+/** CPU and memory requests and limits (Kubernetes quantities). */
+export interface ResourcesProps {
+  readonly cpuRequest?: string;
+  readonly cpuLimit?: string;
+  readonly memoryRequest?: string;
+  readonly memoryLimit?: string;
+}
+
+/** The TTG image (built by `deno task image`). */
+export interface ImageProps {
+  /** @default "ttg" */
+  readonly repository?: string;
+  /** @default "dev" */
+  readonly tag?: string;
+  /** @default "IfNotPresent" (an image loaded into Kind is found on the node) */
+  readonly pullPolicy?: typeof PULL_POLICIES[number];
+}
+
+/** The sweep to run. */
+export interface JobProps {
+  /** Job id, the broker namespace of every queue and result. @default "ttg" */
+  readonly id?: string;
+  /** Parameters of the sweep. @default 10000 */
+  readonly params?: number;
+  /** Parameters per chunk. @default 100 */
+  readonly chunkSize?: number;
+  /** Simulated work per parameter, in ms. @default 1 (the worker's default) */
+  readonly workMs?: number;
+  /** Probability that a chunk attempt fails (fault injection). @default 0 */
+  readonly faultRate?: number;
+  /** Job module path or URL inside the image (TTG_JOB_MODULE); unset runs the built-in sweep. */
+  readonly module?: string;
+  /** Attempts per chunk before dead-lettering; unset keeps the worker's default. */
+  readonly maxAttempts?: number;
+}
+
+/** The worker fleet. */
+export interface WorkersProps {
+  /** Workers (pods) in queue mode; indexes in static mode. @default 3 */
+  readonly count?: number;
+  /** @default "job" */
+  readonly controller?: WorkerController;
+  /** Chunks a worker runs at once. @default 4 */
+  readonly concurrency?: number;
+  /** Chunks pulled per broker call. @default 64 */
+  readonly batch?: number;
+  /** A worker exits after this long without work; 0 never. @default 5 */
+  readonly idleTimeoutSeconds?: number;
+  /** Time a stopping worker gets to finish its chunks. @default 10 */
+  readonly graceSeconds?: number;
+  /** Added to the grace period for the pod's terminationGracePeriodSeconds. @default 5 */
+  readonly terminationMarginSeconds?: number;
+  /** Pod failures a Job tolerates (never 0: one failure would fail every pod). @default 6 */
+  readonly backoffLimit?: number;
+  /** @default 100m/500m CPU, 128Mi/256Mi memory */
+  readonly resources?: ResourcesProps;
+  /** RuntimeClass for untrusted handlers, e.g. `gvisor`; unset uses the cluster default. */
+  readonly runtimeClassName?: string;
+  /** Lease of a claimed chunk, in ms; unset keeps the worker's default. */
+  readonly leaseMs?: number;
+  /** Lease renewal interval, in ms; unset keeps the worker's default. */
+  readonly heartbeatMs?: number;
+  /** Per-chunk timeout, in seconds; unset keeps the worker's default. */
+  readonly chunkTimeoutSeconds?: number;
+  /** @default "INFO" */
+  readonly logLevel?: typeof LOG_LEVELS[number];
+  /** @default "json" (one object per line, for log collectors) */
+  readonly logFormat?: "text" | "json";
+}
+
+/** The broker's pod and storage. */
+export interface BrokerProps {
+  /** @default "redis:7.2-alpine" / "rabbitmq:3.13-management" */
+  readonly image?: string;
+  /** @default Redis 100m/500m, 128Mi/256Mi; RabbitMQ 200m/1000m, 256Mi/1Gi */
+  readonly resources?: ResourcesProps;
+  /** Size of the data volume. @default "1Gi" (Redis), "2Gi" (RabbitMQ) */
+  readonly storage?: string;
+  /** StorageClass of the data volume; unset uses the cluster default. */
+  readonly storageClassName?: string;
+  /** Broker password; unset generates a random one at synth time. */
+  readonly password?: string;
+}
+
+/** Redis (AOF on, password required). */
+export type RedisProps = BrokerProps;
+
+/** RabbitMQ (credentials never guest/guest). */
+export interface RabbitMQProps extends BrokerProps {
+  /** @default "ttg" */
+  readonly username?: string;
+  /** @default "/" */
+  readonly vhost?: string;
+}
+
+/** NetworkPolicy: only TTG pods (and the KEDA operator, when on) reach the broker. */
+export interface NetworkPolicyProps {
+  /** @default true */
+  readonly enabled?: boolean;
+}
+
+/** KEDA ScaledJob: workers scale from zero with the queue and back to zero when drained. */
+export interface KedaProps {
+  /** @default false */
+  readonly enabled?: boolean;
+  /** Namespace the KEDA operator runs in (allowed through the NetworkPolicy). @default "keda" */
+  readonly namespace?: string;
+  /** @default 0 */
+  readonly minReplicas?: number;
+  /** @default 10 */
+  readonly maxReplicas?: number;
+  /** @default 5 */
+  readonly pollingIntervalSeconds?: number;
+  /** Waiting chunks per worker job (Redis lagCount, RabbitMQ QueueLength value). @default 10 */
+  readonly targetPerWorker?: number;
+  /** Redis stream of the job's tasks. @default from the job id: "ttg:tasks", "ttg:<id>:tasks" */
+  readonly redisStream?: string;
+  /** Redis consumer group. @default "ttg-workers" */
+  readonly redisConsumerGroup?: string;
+  /** RabbitMQ task queue. @default from the job id: "ttg.tasks", "ttg.<id>.tasks" */
+  readonly rabbitmqQueue?: string;
+}
+
+/**
+ * Everything that describes a deployment; every field is optional.
+ *
+ * @example
+ * ```ts
+ * import type { DeploymentProps } from "./config.ts";
+ * const props: DeploymentProps = {
+ *   backend: "rabbitmq",
+ *   workers: { count: 5, resources: { cpuLimit: "1" } },
+ *   job: { params: 100_000, chunkSize: 500 },
+ * };
+ * console.assert(props.workers?.count === 5);
+ * ```
+ */
+export interface DeploymentProps {
+  /** Prefix of every object name and the `app.kubernetes.io/instance` label. @default "ttg" */
+  readonly name?: string;
+  /** @default "ttg" (created and labelled; `default` is used as is) */
+  readonly namespace?: string;
+  /** @default "redis" */
+  readonly backend?: Backend;
+  /** @default "queue" */
+  readonly mode?: Mode;
+  readonly image?: ImageProps;
+  readonly job?: JobProps;
+  readonly workers?: WorkersProps;
+  readonly redis?: RedisProps;
+  readonly rabbitmq?: RabbitMQProps;
+  readonly networkPolicy?: NetworkPolicyProps;
+  readonly keda?: KedaProps;
+}
+
+/** A complete, validated deployment: what the component functions consume. */
+export interface DeploymentConfig {
+  readonly name: string;
+  readonly namespace: string;
+  readonly backend: Backend;
+  readonly mode: Mode;
+  readonly image: Required<ImageProps>;
+  readonly job: Required<Omit<JobProps, "module" | "maxAttempts">> & {
+    readonly module: string | undefined;
+    readonly maxAttempts: number | undefined;
+  };
+  readonly workers:
+    & Required<
+      Omit<
+        WorkersProps,
+        "resources" | "runtimeClassName" | "leaseMs" | "heartbeatMs" | "chunkTimeoutSeconds"
+      >
+    >
+    & {
+      readonly resources: Resources;
+      readonly runtimeClassName: string | undefined;
+      readonly leaseMs: number | undefined;
+      readonly heartbeatMs: number | undefined;
+      readonly chunkTimeoutSeconds: number | undefined;
+    };
+  readonly redis: BrokerConfig;
+  readonly rabbitmq: BrokerConfig & { readonly username: string; readonly vhost: string };
+  readonly networkPolicy: Required<NetworkPolicyProps>;
+  readonly keda: Required<KedaProps>;
+}
+
+/** A broker's settings, resolved (the password given or generated). */
+export interface BrokerConfig {
+  readonly image: string;
+  readonly resources: Resources;
+  readonly storage: string;
+  readonly storageClassName: string | undefined;
+  readonly password: string;
+}
+
+/** Options of {@linkcode resolveConfig}. */
+export interface ResolveOptions {
+  /** Makes a broker password when none is given. @default {@linkcode randomPassword} */
+  readonly randomSecret?: () => string;
+}
+
+/**
+ * A random password: 32 URL-safe characters (192 bits) from the platform CSPRNG.
+ *
+ * @example
+ * ```ts
+ * import { randomPassword } from "./config.ts";
+ * console.assert(/^[A-Za-z0-9_-]{32}$/.test(randomPassword()));
+ * ```
+ */
+export function randomPassword(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text).replaceAll("+", "-").replaceAll("/", "_");
+}
+
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const IMAGE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+const KNOWN_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  "": [
+    "name",
+    "namespace",
+    "backend",
+    "mode",
+    "image",
+    "job",
+    "workers",
+    "redis",
+    "rabbitmq",
+    "networkPolicy",
+    "keda",
+  ],
+  image: ["repository", "tag", "pullPolicy"],
+  job: ["id", "params", "chunkSize", "workMs", "faultRate", "module", "maxAttempts"],
+  workers: [
+    "count",
+    "controller",
+    "concurrency",
+    "batch",
+    "idleTimeoutSeconds",
+    "graceSeconds",
+    "terminationMarginSeconds",
+    "backoffLimit",
+    "resources",
+    "runtimeClassName",
+    "leaseMs",
+    "heartbeatMs",
+    "chunkTimeoutSeconds",
+    "logLevel",
+    "logFormat",
+  ],
+  "workers.resources": ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"],
+  redis: ["image", "resources", "storage", "storageClassName", "password"],
+  "redis.resources": ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"],
+  rabbitmq: ["image", "resources", "storage", "storageClassName", "password", "username", "vhost"],
+  "rabbitmq.resources": ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"],
+  networkPolicy: ["enabled"],
+  keda: [
+    "enabled",
+    "namespace",
+    "minReplicas",
+    "maxReplicas",
+    "pollingIntervalSeconds",
+    "targetPerWorker",
+    "redisStream",
+    "redisConsumerGroup",
+    "rabbitmqQueue",
+  ],
+};
+
+/** Defaults of every resource block (the predecessor's, engineering-playbook.md §4.2). */
+export const DEFAULT_RESOURCES: Readonly<Record<"workers" | "redis" | "rabbitmq", Resources>> = {
+  workers: { cpuRequest: "100m", cpuLimit: "500m", memoryRequest: "128Mi", memoryLimit: "256Mi" },
+  redis: { cpuRequest: "100m", cpuLimit: "500m", memoryRequest: "128Mi", memoryLimit: "256Mi" },
+  rabbitmq: { cpuRequest: "200m", cpuLimit: "1000m", memoryRequest: "256Mi", memoryLimit: "1Gi" },
+};
+
+/**
+ * The names the brokers give a job's task queue, which KEDA watches. They follow the brokers'
+ * naming (brokers/redis_codec.ts, brokers/rabbitmq_topology.ts; deploy/ does not import
+ * brokers/, so tests/deploy_test.ts checks the two agree): job `ttg` keeps the predecessor's
+ * names, any other job is namespaced under the `ttg` prefix. Tasks of the default priority.
+ *
+ * @example
+ * ```ts
+ * import { brokerNames } from "./config.ts";
+ * console.assert(brokerNames("ttg").redisStream === "ttg:tasks");
+ * console.assert(brokerNames("nightly").rabbitmqQueue === "ttg.nightly.tasks");
+ * ```
+ */
+export function brokerNames(jobId: string): {
+  readonly redisStream: string;
+  readonly redisConsumerGroup: string;
+  readonly rabbitmqQueue: string;
+} {
+  const legacy = jobId === "ttg";
+  return {
+    redisStream: legacy ? "ttg:tasks" : `ttg:${jobId}:tasks`,
+    redisConsumerGroup: "ttg-workers",
+    rabbitmqQueue: legacy ? "ttg.tasks" : `ttg.${jobId}.tasks`,
+  };
+}
+
+/**
+ * Applies defaults and validates props. Never throws: problems are returned with a config that
+ * holds defaults in place of the bad values, so every problem is found in one pass.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig } from "./config.ts";
+ * const { config, problems } = resolveConfig({ workers: { count: 0 } }, { randomSecret: () => "x".repeat(32) });
+ * console.assert(config.backend === "redis" && config.workers.count === 3);
+ * console.assert(problems[0]?.field === "workers.count");
+ * ```
+ */
+export function resolveConfig(
+  props: DeploymentProps = {},
+  options: ResolveOptions = {},
+): { readonly config: DeploymentConfig; readonly problems: readonly Problem[] } {
+  const random = options.randomSecret ?? randomPassword;
+  const problems = new Problems();
+  const top = new FieldReader(problems, "", props, KNOWN_FIELDS);
+  const dnsLabel = "a DNS label (lower-case letters, digits and '-', at most 63)";
+  const name = top.string(
+    "name",
+    "ttg",
+    /^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/,
+    "a DNS label of at most 40 characters",
+  );
+  const namespace = top.string("namespace", "ttg", DNS_LABEL, dnsLabel);
+  const backend = top.choice("backend", "redis", BACKENDS);
+  const mode = top.choice("mode", "queue", MODES);
+
+  const img = top.child("image");
+  const image = {
+    repository: img.string(
+      "repository",
+      "ttg",
+      IMAGE,
+      "an image repository such as ttg or ghcr.io/org/ttg",
+    ),
+    tag: img.string("tag", "dev", TAG, "an image tag"),
+    pullPolicy: img.choice("pullPolicy", "IfNotPresent", PULL_POLICIES),
+  };
+
+  const j = top.child("job");
+  const job = {
+    id: j.string("id", "ttg", JOB_ID, "letters, digits, '.', '_' or '-' (at most 63)"),
+    params: j.int("params", 10_000, 1, 1e12),
+    chunkSize: j.int("chunkSize", 100, 1, 1e9),
+    workMs: j.number("workMs", 1, 0, 60_000),
+    faultRate: j.number("faultRate", 0, 0, 1),
+    module: j.optionalString("module", /^\S+$/, "a module path or URL"),
+    maxAttempts: j.optionalInt("maxAttempts", 1, 100),
+  };
+
+  const w = top.child("workers");
+  const workers = {
+    count: w.int("count", 3, 1, 256),
+    controller: w.choice("controller", "job", WORKER_CONTROLLERS),
+    concurrency: w.int("concurrency", 4, 1, 1024),
+    batch: w.int("batch", 64, 1, 10_000),
+    idleTimeoutSeconds: w.int("idleTimeoutSeconds", 5, 0, 86_400),
+    graceSeconds: w.int("graceSeconds", 10, 0, 3600),
+    terminationMarginSeconds: w.int("terminationMarginSeconds", 5, 1, 600),
+    backoffLimit: w.int("backoffLimit", 6, 1, 1000),
+    resources: w.resources("resources", DEFAULT_RESOURCES.workers),
+    runtimeClassName: w.optionalString("runtimeClassName", DNS_LABEL, dnsLabel),
+    leaseMs: w.optionalInt("leaseMs", 100, 3_600_000),
+    heartbeatMs: w.optionalInt("heartbeatMs", 10, 600_000),
+    chunkTimeoutSeconds: w.optionalInt("chunkTimeoutSeconds", 1, 86_400),
+    logLevel: w.choice("logLevel", "INFO", LOG_LEVELS),
+    logFormat: w.choice("logFormat", "json", ["text", "json"] as const),
+  };
+  if (
+    workers.leaseMs !== undefined && workers.heartbeatMs !== undefined &&
+    workers.heartbeatMs * 2 > workers.leaseMs
+  ) {
+    w.problem(
+      "heartbeatMs",
+      `expected at most half of workers.leaseMs (${workers.leaseMs}), got ${workers.heartbeatMs}`,
+    );
+  }
+  if (workers.controller === "deployment" && workers.idleTimeoutSeconds !== 0) {
+    w.problem(
+      "idleTimeoutSeconds",
+      `expected 0 with workers.controller "deployment" (a Deployment restarts a worker that exits), got ${workers.idleTimeoutSeconds}`,
+    );
+  }
+
+  const brokerReader = (key: "redis" | "rabbitmq", image: string, storage: string) => {
+    const b = top.child(key);
+    return {
+      reader: b,
+      config: {
+        image: b.string("image", image, IMAGE, "an image reference"),
+        resources: b.resources("resources", DEFAULT_RESOURCES[key]),
+        storage: b.quantity("storage", storage, "memory"),
+        storageClassName: b.optionalString(
+          "storageClassName",
+          /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
+          "a StorageClass name",
+        ),
+        password: b.password("password", random),
+      },
+    };
+  };
+  const redis = brokerReader("redis", "redis:7.2-alpine", "1Gi").config;
+  const rmq = brokerReader("rabbitmq", "rabbitmq:3.13-management", "2Gi");
+  const username = rmq.reader.string(
+    "username",
+    "ttg",
+    /^[A-Za-z0-9._-]{1,64}$/,
+    "1 to 64 letters, digits, '.', '_' or '-'",
+  );
+  if (username === "guest") rmq.reader.problem("username", 'expected a user other than "guest"');
+  const rabbitmq = {
+    ...rmq.config,
+    username,
+    vhost: rmq.reader.string("vhost", "/", /^[\x21-\x7e]{1,64}$/, "a vhost name"),
+  };
+
+  const networkPolicy = { enabled: top.child("networkPolicy").boolean("enabled", true) };
+
+  const k = top.child("keda");
+  const kedaEnabled = k.boolean("enabled", false);
+  const derived = brokerNames(job.id);
+  const brokerName = (key: keyof typeof derived): string =>
+    k.optionalString(key, /^\S{1,255}$/, "a name") ?? derived[key];
+  const keda = {
+    enabled: kedaEnabled,
+    namespace: k.string("namespace", "keda", DNS_LABEL, dnsLabel),
+    minReplicas: k.int("minReplicas", 0, 0, 1000),
+    maxReplicas: k.int("maxReplicas", 10, 1, 1000),
+    pollingIntervalSeconds: k.int("pollingIntervalSeconds", 5, 1, 3600),
+    targetPerWorker: k.int("targetPerWorker", 10, 1, 1_000_000),
+    redisStream: brokerName("redisStream"),
+    redisConsumerGroup: brokerName("redisConsumerGroup"),
+    rabbitmqQueue: brokerName("rabbitmqQueue"),
+  };
+  if (keda.minReplicas > keda.maxReplicas) {
+    k.problem(
+      "minReplicas",
+      `expected at most keda.maxReplicas (${keda.maxReplicas}), got ${keda.minReplicas}`,
+    );
+  }
+  if (keda.enabled && mode !== "queue") {
+    k.problem("enabled", `expected false with mode "${mode}" (KEDA scales queue workers)`);
+  }
+  if (keda.enabled && workers.idleTimeoutSeconds === 0) {
+    k.problem(
+      "enabled",
+      "expected workers.idleTimeoutSeconds above 0 (a scaled worker must exit when the queue is drained)",
+    );
+  }
+
+  return {
+    config: {
+      name,
+      namespace,
+      backend,
+      mode,
+      image,
+      job,
+      workers,
+      redis,
+      rabbitmq,
+      networkPolicy,
+      keda,
+    },
+    problems: problems.list,
+  };
+}

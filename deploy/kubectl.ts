@@ -1,0 +1,198 @@
+/**
+ * The `kubectl` command lines of the deploy, demo and cleanup tasks, as pure argv arrays
+ * (tested exactly; the tasks run them). Manifests go in on stdin (`-f -`); objects are found by
+ * name or by the label selectors of deploy/labels.ts, never by a broad match.
+ *
+ * @module
+ */
+/** Kinds TTG generates, as kubectl resource names, in deletion order (workloads first). */
+export const OWNED_KINDS: readonly string[] = [
+  "jobs.batch",
+  "pods",
+  "deployments.apps",
+  "statefulsets.apps",
+  "services",
+  "networkpolicies.networking.k8s.io",
+  "secrets",
+  "persistentvolumeclaims",
+];
+
+/** KEDA's kinds (only present where KEDA is installed). */
+export const KEDA_KINDS: readonly string[] = [
+  "scaledjobs.keda.sh",
+  "triggerauthentications.keda.sh",
+];
+
+/** `kubectl apply -f -`: the YAML goes in on stdin. */
+export function applyArgv(): string[] {
+  return ["kubectl", "apply", "-f", "-"];
+}
+
+/** A quick reachability check of the current context's API server. */
+export function readyzArgv(timeoutSeconds = 5): string[] {
+  return ["kubectl", "get", "--raw", "/readyz", `--request-timeout=${timeoutSeconds}s`];
+}
+
+/** Whether KEDA's CRDs are installed (prints resource names, empty when not). */
+export function kedaResourcesArgv(): string[] {
+  return ["kubectl", "api-resources", "--api-group=keda.sh", "--output=name"];
+}
+
+/** Waits until a StatefulSet's pods are ready. */
+export function rolloutStatusArgv(
+  statefulSet: string,
+  namespace: string,
+  timeoutSeconds: number,
+): string[] {
+  return [
+    "kubectl",
+    "rollout",
+    "status",
+    `statefulset/${statefulSet}`,
+    `--namespace=${namespace}`,
+    `--timeout=${timeoutSeconds}s`,
+  ];
+}
+
+/** Waits until a Job has completed. */
+export function waitJobCompleteArgv(
+  job: string,
+  namespace: string,
+  timeoutSeconds: number,
+): string[] {
+  return [
+    "kubectl",
+    "wait",
+    "--for=condition=complete",
+    `job/${job}`,
+    `--namespace=${namespace}`,
+    `--timeout=${timeoutSeconds}s`,
+  ];
+}
+
+/** Waits until every pod matching a selector has succeeded. */
+export function waitPodsSucceededArgv(
+  selector: string,
+  namespace: string,
+  timeoutSeconds: number,
+): string[] {
+  return [
+    "kubectl",
+    "wait",
+    "--for=jsonpath={.status.phase}=Succeeded",
+    "pods",
+    `--selector=${selector}`,
+    `--namespace=${namespace}`,
+    `--timeout=${timeoutSeconds}s`,
+  ];
+}
+
+/** Prints the logs of a Job's pod. */
+export function logsArgv(job: string, namespace: string): string[] {
+  return ["kubectl", "logs", `job/${job}`, `--namespace=${namespace}`];
+}
+
+/** Prints the logs of every pod matching a selector, each line prefixed with its pod. */
+export function logsBySelectorArgv(selector: string, namespace: string): string[] {
+  return [
+    "kubectl",
+    "logs",
+    `--selector=${selector}`,
+    `--namespace=${namespace}`,
+    "--prefix",
+    "--tail=-1",
+  ];
+}
+
+/** Names of the pods matching a selector, space separated. */
+export function podNamesArgv(selector: string, namespace: string): string[] {
+  return [
+    "kubectl",
+    "get",
+    "pods",
+    `--selector=${selector}`,
+    `--namespace=${namespace}`,
+    "--output=jsonpath={.items[*].metadata.name}",
+  ];
+}
+
+/** Deletes one Job (and its pods) by name, if it exists, and waits until it is gone. */
+export function deleteJobArgv(job: string, namespace: string): string[] {
+  return [
+    "kubectl",
+    "delete",
+    "job",
+    job,
+    `--namespace=${namespace}`,
+    "--ignore-not-found",
+    "--wait=true",
+  ];
+}
+
+/** Kills one pod at once (no grace period): the fault of the fault demo. */
+export function killPodArgv(pod: string, namespace: string): string[] {
+  return [
+    "kubectl",
+    "delete",
+    "pod",
+    pod,
+    `--namespace=${namespace}`,
+    "--grace-period=0",
+    "--force",
+  ];
+}
+
+/** The data of a Secret (base64 values as JSON), or nothing when it does not exist. */
+export function getSecretDataArgv(secret: string, namespace: string): string[] {
+  return [
+    "kubectl",
+    "get",
+    "secret",
+    secret,
+    `--namespace=${namespace}`,
+    "--ignore-not-found",
+    "--output=jsonpath={.data}",
+  ];
+}
+
+/** Deletes the objects of some kinds that match a selector, in one namespace or in all. */
+export function deleteBySelectorArgv(
+  kinds: readonly string[],
+  selector: string,
+  namespace: string | "all",
+): string[] {
+  return [
+    "kubectl",
+    "delete",
+    kinds.join(","),
+    `--selector=${selector}`,
+    namespace === "all" ? "--all-namespaces" : `--namespace=${namespace}`,
+    "--ignore-not-found",
+    "--wait=true",
+  ];
+}
+
+/** Lists (kind, namespace, name) of the objects of some kinds that match a selector. */
+export function listBySelectorArgv(kinds: readonly string[], selector: string): string[] {
+  return [
+    "kubectl",
+    "get",
+    kinds.join(","),
+    `--selector=${selector}`,
+    "--all-namespaces",
+    "--ignore-not-found",
+    "--output=custom-columns=KIND:.kind,NAMESPACE:.metadata.namespace,NAME:.metadata.name",
+  ];
+}
+
+/** Deletes the namespaces TTG created (labelled as ours); `default` never carries our labels. */
+export function deleteNamespacesArgv(selector: string): string[] {
+  return [
+    "kubectl",
+    "delete",
+    "namespaces",
+    `--selector=${selector}`,
+    "--ignore-not-found",
+    "--wait=true",
+  ];
+}

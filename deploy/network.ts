@@ -1,0 +1,45 @@
+/**
+ * The namespace and the NetworkPolicy that lets only TTG pods of this instance (and the KEDA
+ * operator, when autoscaling is on) reach the broker's ports.
+ *
+ * @module
+ */
+import { type INetworkPolicyPort, NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
+import { Namespace } from "kubernetes-models/v1";
+import type { DeploymentConfig } from "./config.ts";
+import { LABEL, labels, names, PART_OF, selectorLabels } from "./labels.ts";
+import { PORTS } from "./pod.ts";
+
+/** The namespace, labelled as ours; none for `default`, which is not ours to own or delete. */
+export function namespaceObjects(config: DeploymentConfig): Namespace[] {
+  if (config.namespace === "default") return [];
+  return [
+    new Namespace({ metadata: { name: config.namespace, labels: labels(config, "namespace") } }),
+  ];
+}
+
+/** Ingress to the broker pods: TTG pods of this instance, plus the KEDA operator when on. */
+export function brokerNetworkPolicy(config: DeploymentConfig): NetworkPolicy {
+  const tcp = (port: number): INetworkPolicyPort => ({ port, protocol: "TCP" });
+  const ports = config.backend === "redis"
+    ? [tcp(PORTS.redis)]
+    : [tcp(PORTS.amqp), tcp(PORTS.management)];
+  const ttgPods = {
+    podSelector: { matchLabels: { [LABEL.partOf]: PART_OF, [LABEL.instance]: config.name } },
+  };
+  const kedaOperator = {
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": config.keda.namespace } },
+  };
+  return new NetworkPolicy({
+    metadata: {
+      name: names(config).networkPolicy,
+      namespace: config.namespace,
+      labels: labels(config, "network-policy"),
+    },
+    spec: {
+      podSelector: { matchLabels: selectorLabels(config, "broker", config.backend) },
+      policyTypes: ["Ingress"],
+      ingress: [{ from: config.keda.enabled ? [ttgPods, kedaOperator] : [ttgPods], ports }],
+    },
+  });
+}

@@ -1,0 +1,138 @@
+/**
+ * The flags the Kubernetes tasks share (`--backend`, `--workers`, …) and how they become
+ * {@linkcode DeploymentProps}. Only syntax is checked here (a number is a number); ranges and
+ * combinations are checked by deploy/config.ts, whose problems name the config field, to which
+ * {@linkcode FLAG_FOR_FIELD} adds the flag.
+ *
+ * @module
+ */
+import denoJson from "../deno.json" with { type: "json" };
+import type { DeploymentProps } from "../deploy/config.ts";
+import { UsageError } from "./command.ts";
+
+/** node:util parseArgs options of the shared flags. */
+export const CONFIG_FLAGS = {
+  backend: { type: "string" },
+  mode: { type: "string" },
+  workers: { type: "string" },
+  controller: { type: "string" },
+  params: { type: "string" },
+  "chunk-size": { type: "string" },
+  "work-ms": { type: "string" },
+  "fault-rate": { type: "string" },
+  "idle-timeout": { type: "string" },
+  "job-id": { type: "string" },
+  name: { type: "string" },
+  namespace: { type: "string" },
+  image: { type: "string" },
+  tag: { type: "string" },
+  "runtime-class": { type: "string" },
+  keda: { type: "boolean" },
+  "no-network-policy": { type: "boolean" },
+} as const;
+
+/** The config field each flag sets (for messages). */
+export const FLAG_FOR_FIELD: Readonly<Record<string, string>> = {
+  backend: "--backend",
+  mode: "--mode",
+  "workers.count": "--workers",
+  "workers.controller": "--controller",
+  "job.params": "--params",
+  "job.chunkSize": "--chunk-size",
+  "job.workMs": "--work-ms",
+  "job.faultRate": "--fault-rate",
+  "workers.idleTimeoutSeconds": "--idle-timeout",
+  "job.id": "--job-id",
+  name: "--name",
+  namespace: "--namespace",
+  "image.repository": "--image",
+  "image.tag": "--tag",
+  "workers.runtimeClassName": "--runtime-class",
+  "keda.enabled": "--keda",
+};
+
+/** Values of the shared flags as parseArgs returns them. */
+export type ConfigFlagValues = {
+  readonly [K in keyof typeof CONFIG_FLAGS]?: (typeof CONFIG_FLAGS)[K]["type"] extends "boolean"
+    ? boolean
+    : string;
+};
+
+/** The project version (deno.json), the default image tag of the tasks. */
+export const PROJECT_VERSION: string = denoJson.version;
+
+function numberFlag(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(value)) {
+    throw new UsageError(`Invalid "--${name}": expected a number, got "${raw}"`);
+  }
+  return value;
+}
+
+/**
+ * Props from flags, on top of `base`. The image tag defaults to the project version (what
+ * `deno task image` tags and `deno task cluster up` loads).
+ *
+ * @example
+ * ```ts
+ * import { propsFromFlags } from "./config_flags.ts";
+ * const props = propsFromFlags({ backend: "rabbitmq", workers: "5" });
+ * console.assert(props.backend === "rabbitmq" && props.workers?.count === 5);
+ * ```
+ */
+export function propsFromFlags(
+  flags: ConfigFlagValues,
+  base: DeploymentProps = {},
+): DeploymentProps {
+  const defined = <T extends object>(o: T): T =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+  return {
+    ...base,
+    ...defined({
+      backend: flags.backend as DeploymentProps["backend"],
+      mode: flags.mode as DeploymentProps["mode"],
+      name: flags.name,
+      namespace: flags.namespace,
+    }),
+    image: {
+      ...base.image,
+      ...defined({ repository: flags.image, tag: flags.tag ?? base.image?.tag ?? PROJECT_VERSION }),
+    },
+    job: {
+      ...base.job,
+      ...defined({
+        id: flags["job-id"],
+        params: numberFlag("params", flags.params),
+        chunkSize: numberFlag("chunk-size", flags["chunk-size"]),
+        workMs: numberFlag("work-ms", flags["work-ms"]),
+        faultRate: numberFlag("fault-rate", flags["fault-rate"]),
+      }),
+    },
+    workers: {
+      ...base.workers,
+      ...defined({
+        count: numberFlag("workers", flags.workers),
+        controller: flags.controller as NonNullable<DeploymentProps["workers"]>["controller"],
+        idleTimeoutSeconds: numberFlag("idle-timeout", flags["idle-timeout"]),
+        runtimeClassName: flags["runtime-class"],
+      }),
+    },
+    ...(flags.keda === undefined ? {} : { keda: { ...base.keda, enabled: flags.keda } }),
+    ...(flags["no-network-policy"] ? { networkPolicy: { enabled: false } } : {}),
+  };
+}
+
+/** Usage lines of the shared flags. */
+export const CONFIG_FLAGS_USAGE = `Deployment flags:
+  --backend redis|rabbitmq      broker (default redis)
+  --mode queue|static           queue workers, or an Indexed Job with no broker (default queue)
+  --workers N                   worker pods (default 3)
+  --controller job|pods|deployment
+                                what runs queue workers (default job)
+  --params N  --chunk-size N  --work-ms MS  --fault-rate P  --idle-timeout S
+  --job-id ID  --name NAME  --namespace NS (default ttg)
+  --image REPO  --tag TAG       worker image (default ttg:${PROJECT_VERSION})
+  --runtime-class NAME          e.g. gvisor, for untrusted handlers
+  --keda                        autoscale workers with a KEDA ScaledJob
+  --no-network-policy           do not restrict access to the broker`;

@@ -1,0 +1,603 @@
+/**
+ * The command lines the Kubernetes tasks run (exact argv arrays: kubectl, kind, docker), the
+ * deploy steps, the flags, and how the tasks end when a program or the cluster is missing.
+ */
+import "../tasks/node_warnings.ts";
+import assert from "node:assert/strict";
+import { parseAllDocuments } from "yaml";
+import {
+  applyArgv,
+  deleteJobArgv,
+  deleteNamespacesArgv,
+  getSecretDataArgv,
+  kedaResourcesArgv,
+  killPodArgv,
+  listBySelectorArgv,
+  logsArgv,
+  logsBySelectorArgv,
+  OWNED_KINDS,
+  podNamesArgv,
+  readyzArgv,
+  rolloutStatusArgv,
+  waitJobCompleteArgv,
+  waitPodsSucceededArgv,
+} from "../deploy/kubectl.ts";
+import {
+  kindCluster,
+  kindCreateArgv,
+  kindDeleteArgv,
+  kindGetClustersArgv,
+  kindLoadImageArgv,
+} from "../deploy/kind.ts";
+import { componentSelector, ownedSelector } from "../deploy/labels.ts";
+import { SynthError } from "../deploy/problems.ts";
+import { synth } from "../deploy/synth.ts";
+import { cleanupCommands } from "../tasks/cleanup.ts";
+import {
+  describeFailure,
+  EnvironmentError,
+  firstLine,
+  shellQuote,
+  UsageError,
+} from "../tasks/command.ts";
+import { PROJECT_VERSION, propsFromFlags } from "../tasks/config_flags.ts";
+import {
+  describeSteps,
+  finishSteps,
+  isDone,
+  parseProgress,
+  runKinds,
+  startSteps,
+  type Step,
+} from "../tasks/deploy_cluster.ts";
+import { verdict } from "../tasks/demo_kind.ts";
+
+const SEL = "app.kubernetes.io/managed-by=ttg-deploy,app.kubernetes.io/part-of=ttg";
+const RUN_SEL =
+  `${SEL},app.kubernetes.io/instance=ttg,app.kubernetes.io/component in (submit,worker,static,report)`;
+
+function setup(props: Parameters<typeof synth>[0] = {}) {
+  return synth(props, { randomSecret: () => "commands-test-secret-01" });
+}
+
+function argvOf(steps: readonly Step[]): string[][] {
+  return steps.map((s) => (s.kind === "run" ? [...s.argv] : ["<wait-progress>"]));
+}
+
+Deno.test("kubectl command lines are exact argv arrays", () => {
+  assert.deepEqual(applyArgv(), ["kubectl", "apply", "-f", "-"]);
+  assert.deepEqual(readyzArgv(), ["kubectl", "get", "--raw", "/readyz", "--request-timeout=5s"]);
+  assert.deepEqual(kedaResourcesArgv(), [
+    "kubectl",
+    "api-resources",
+    "--api-group=keda.sh",
+    "--output=name",
+  ]);
+  assert.deepEqual(rolloutStatusArgv("ttg-redis", "ttg", 300), [
+    "kubectl",
+    "rollout",
+    "status",
+    "statefulset/ttg-redis",
+    "--namespace=ttg",
+    "--timeout=300s",
+  ]);
+  assert.deepEqual(waitJobCompleteArgv("ttg-submit", "ttg", 180), [
+    "kubectl",
+    "wait",
+    "--for=condition=complete",
+    "job/ttg-submit",
+    "--namespace=ttg",
+    "--timeout=180s",
+  ]);
+  assert.deepEqual(waitPodsSucceededArgv("a=b", "ttg", 60), [
+    "kubectl",
+    "wait",
+    "--for=jsonpath={.status.phase}=Succeeded",
+    "pods",
+    "--selector=a=b",
+    "--namespace=ttg",
+    "--timeout=60s",
+  ]);
+  assert.deepEqual(logsArgv("ttg-report", "ttg"), [
+    "kubectl",
+    "logs",
+    "job/ttg-report",
+    "--namespace=ttg",
+  ]);
+  assert.deepEqual(logsBySelectorArgv("a=b", "ttg"), [
+    "kubectl",
+    "logs",
+    "--selector=a=b",
+    "--namespace=ttg",
+    "--prefix",
+    "--tail=-1",
+  ]);
+  assert.deepEqual(podNamesArgv("a=b", "ttg"), [
+    "kubectl",
+    "get",
+    "pods",
+    "--selector=a=b",
+    "--namespace=ttg",
+    "--output=jsonpath={.items[*].metadata.name}",
+  ]);
+  assert.deepEqual(killPodArgv("ttg-worker-0", "ttg"), [
+    "kubectl",
+    "delete",
+    "pod",
+    "ttg-worker-0",
+    "--namespace=ttg",
+    "--grace-period=0",
+    "--force",
+  ]);
+  assert.deepEqual(deleteJobArgv("ttg-report", "ttg"), [
+    "kubectl",
+    "delete",
+    "job",
+    "ttg-report",
+    "--namespace=ttg",
+    "--ignore-not-found",
+    "--wait=true",
+  ]);
+  assert.deepEqual(getSecretDataArgv("ttg-redis-auth", "ttg"), [
+    "kubectl",
+    "get",
+    "secret",
+    "ttg-redis-auth",
+    "--namespace=ttg",
+    "--ignore-not-found",
+    "--output=jsonpath={.data}",
+  ]);
+});
+
+Deno.test("label selectors select exactly ours: all objects, one instance, or one instance's components", () => {
+  assert.equal(ownedSelector(), SEL);
+  assert.equal(ownedSelector("demo"), `${SEL},app.kubernetes.io/instance=demo`);
+  assert.equal(
+    componentSelector("ttg", "worker"),
+    `${SEL},app.kubernetes.io/instance=ttg,app.kubernetes.io/component=worker`,
+  );
+  assert.equal(componentSelector("ttg", "submit", "worker", "static", "report"), RUN_SEL);
+});
+
+Deno.test("cleanup deletes only labelled objects in every namespace, then our namespaces; --dry-run lists them", () => {
+  const kinds = OWNED_KINDS.join(",");
+  assert.deepEqual(cleanupCommands({ keda: false, dryRun: false, keepNamespaces: false }), [
+    [
+      "kubectl",
+      "delete",
+      kinds,
+      `--selector=${SEL}`,
+      "--all-namespaces",
+      "--ignore-not-found",
+      "--wait=true",
+    ],
+    ["kubectl", "delete", "namespaces", `--selector=${SEL}`, "--ignore-not-found", "--wait=true"],
+  ]);
+  assert.deepEqual(
+    cleanupCommands({ instance: "demo", keda: true, dryRun: false, keepNamespaces: true }),
+    [
+      [
+        "kubectl",
+        "delete",
+        `scaledjobs.keda.sh,triggerauthentications.keda.sh,${kinds}`,
+        `--selector=${SEL},app.kubernetes.io/instance=demo`,
+        "--all-namespaces",
+        "--ignore-not-found",
+        "--wait=true",
+      ],
+    ],
+  );
+  assert.deepEqual(cleanupCommands({ keda: false, dryRun: true, keepNamespaces: false }), [
+    listBySelectorArgv([...OWNED_KINDS, "namespaces"], SEL),
+  ]);
+  assert.deepEqual(listBySelectorArgv(["pods"], SEL), [
+    "kubectl",
+    "get",
+    "pods",
+    `--selector=${SEL}`,
+    "--all-namespaces",
+    "--ignore-not-found",
+    "--output=custom-columns=KIND:.kind,NAMESPACE:.metadata.namespace,NAME:.metadata.name",
+  ]);
+  assert.deepEqual(deleteNamespacesArgv(SEL)[2], "namespaces");
+  assert.ok(OWNED_KINDS.includes("persistentvolumeclaims"), "broker volumes go too");
+});
+
+Deno.test("kind command lines and the cluster config: one control plane and three workers", () => {
+  assert.deepEqual(kindCreateArgv("ttg"), [
+    "kind",
+    "create",
+    "cluster",
+    "--name",
+    "ttg",
+    "--config=-",
+    "--wait=120s",
+  ]);
+  assert.deepEqual(kindDeleteArgv("ttg"), ["kind", "delete", "cluster", "--name", "ttg"]);
+  assert.deepEqual(kindGetClustersArgv(), ["kind", "get", "clusters"]);
+  assert.deepEqual(kindLoadImageArgv("ttg:0.1.0", "ttg"), [
+    "kind",
+    "load",
+    "docker-image",
+    "ttg:0.1.0",
+    "--name",
+    "ttg",
+  ]);
+  const cluster = kindCluster();
+  assert.equal(cluster.apiVersion, "kind.x-k8s.io/v1alpha4");
+  assert.deepEqual(cluster.nodes.map((n) => n.role), [
+    "control-plane",
+    "worker",
+    "worker",
+    "worker",
+  ]);
+  assert.throws(() => kindCluster({ workerNodes: 11, name: "Bad_Name" }), (e: Error) => {
+    assert.match(e.message, /"cluster.name"/);
+    assert.match(e.message, /"cluster.workerNodes"/);
+    return e instanceof RangeError;
+  });
+});
+
+Deno.test("deploy steps (Job workers): apply infra, wait for the broker, clear the last run, submit, start, wait, report", () => {
+  const s = setup({ backend: "redis" });
+  const steps = [...startSteps(s), ...finishSteps(s)];
+  assert.deepEqual(argvOf(steps), [
+    ["kubectl", "apply", "-f", "-"],
+    ["kubectl", "rollout", "status", "statefulset/ttg-redis", "--namespace=ttg", "--timeout=300s"],
+    [
+      "kubectl",
+      "delete",
+      "jobs.batch,pods",
+      `--selector=${RUN_SEL}`,
+      "--namespace=ttg",
+      "--ignore-not-found",
+      "--wait=true",
+    ],
+    ["kubectl", "apply", "-f", "-"],
+    [
+      "kubectl",
+      "wait",
+      "--for=condition=complete",
+      "job/ttg-submit",
+      "--namespace=ttg",
+      "--timeout=180s",
+    ],
+    ["kubectl", "logs", "job/ttg-submit", "--namespace=ttg"],
+    ["kubectl", "apply", "-f", "-"],
+    [
+      "kubectl",
+      "wait",
+      "--for=condition=complete",
+      "job/ttg-worker",
+      "--namespace=ttg",
+      "--timeout=1800s",
+    ],
+    [
+      "kubectl",
+      "delete",
+      "job",
+      "ttg-report",
+      "--namespace=ttg",
+      "--ignore-not-found",
+      "--wait=true",
+    ],
+    ["kubectl", "apply", "-f", "-"],
+    [
+      "kubectl",
+      "wait",
+      "--for=condition=complete",
+      "job/ttg-report",
+      "--namespace=ttg",
+      "--timeout=180s",
+    ],
+    ["kubectl", "logs", "job/ttg-report", "--namespace=ttg"],
+  ]);
+  const applied = steps.flatMap((step) => step.kind === "run" && step.stdin ? [step.stdin] : [])
+    .map((yaml) =>
+      parseAllDocuments(yaml).map((d) => `${d.get("kind")}/${d.getIn(["metadata", "name"])}`)
+    );
+  assert.deepEqual(applied, [
+    [
+      "Namespace/ttg",
+      "Secret/ttg-redis-auth",
+      "Service/ttg-redis",
+      "StatefulSet/ttg-redis",
+      "NetworkPolicy/ttg-broker-ingress",
+    ],
+    ["Job/ttg-submit"],
+    ["Job/ttg-worker"],
+    ["Job/ttg-report"],
+  ]);
+});
+
+Deno.test("deploy steps wait on the pods (standalone), the counters (Deployment, KEDA) or the Indexed Job (static)", () => {
+  const pods = finishSteps(setup({ workers: { controller: "pods" } }));
+  assert.deepEqual(argvOf(pods)[0], [
+    "kubectl",
+    "wait",
+    "--for=jsonpath={.status.phase}=Succeeded",
+    "pods",
+    `--selector=${SEL},app.kubernetes.io/instance=ttg,app.kubernetes.io/component=worker`,
+    "--namespace=ttg",
+    "--timeout=1800s",
+  ]);
+  const deployment = setup({ workers: { controller: "deployment", idleTimeoutSeconds: 0 } });
+  assert.deepEqual(argvOf(finishSteps(deployment))[0], ["<wait-progress>"]);
+  assert.deepEqual(runKinds(deployment.config), ["jobs.batch", "pods", "deployments.apps"]);
+  const keda = setup({ keda: { enabled: true } });
+  assert.deepEqual(argvOf(finishSteps(keda))[0], ["<wait-progress>"]);
+  assert.deepEqual(runKinds(keda.config), ["jobs.batch", "pods", "scaledjobs.keda.sh"]);
+  const stat = setup({ mode: "static" });
+  assert.deepEqual(argvOf([...startSteps(stat), ...finishSteps(stat)]), [
+    ["kubectl", "apply", "-f", "-"],
+    [
+      "kubectl",
+      "delete",
+      "jobs.batch,pods",
+      `--selector=${RUN_SEL}`,
+      "--namespace=ttg",
+      "--ignore-not-found",
+      "--wait=true",
+    ],
+    ["kubectl", "apply", "-f", "-"],
+    [
+      "kubectl",
+      "wait",
+      "--for=condition=complete",
+      "job/ttg-static",
+      "--namespace=ttg",
+      "--timeout=1800s",
+    ],
+    [
+      "kubectl",
+      "logs",
+      `--selector=${SEL},app.kubernetes.io/instance=ttg,app.kubernetes.io/component=static`,
+      "--namespace=ttg",
+      "--prefix",
+      "--tail=-1",
+    ],
+  ]);
+});
+
+Deno.test("--dry-run text shows every step's title, its command and the YAML it applies", () => {
+  const s = setup({ backend: "rabbitmq" });
+  const text = describeSteps(startSteps(s));
+  assert.match(
+    text,
+    /^# 1\. Apply the namespace, broker and policies\nkubectl apply -f - <<'YAML'\n# Generated/,
+  );
+  assert.match(
+    text,
+    /# 2\. Wait until rabbitmq is ready\nkubectl rollout status statefulset\/ttg-rabbitmq/,
+  );
+  assert.match(
+    text,
+    /'--selector=app.kubernetes.io\/managed-by=ttg-deploy,.*component in \(submit,worker,static,report\)'/,
+  );
+  assert.equal(text.match(/^kind: /gm)?.length, 7);
+});
+
+Deno.test("parseProgress() reads `ttg status --json` and skips log lines; isDone() and verdict() judge it", () => {
+  const out = [
+    '{"time":"…","level":"INFO","message":"connected"}',
+    JSON.stringify({
+      job_id: "ttg",
+      job: { totalChunks: 100 },
+      stats: { completed: 40, deadLettered: 0, duplicates: 2 },
+    }),
+  ].join("\n");
+  const p = parseProgress(out)!;
+  assert.deepEqual(p, { completed: 40, total: 100, deadLettered: 0, duplicates: 2 });
+  assert.equal(isDone(p), false);
+  assert.equal(isDone({ ...p, completed: 99, deadLettered: 1 }), true);
+  assert.equal(parseProgress("Error: nope"), undefined);
+  assert.deepEqual(verdict({ ...p, completed: 100 }), {
+    ok: true,
+    line: "Every chunk counted once: 100/100 completed, 2 duplicate result(s) discarded",
+  });
+  assert.equal(verdict(p).ok, false);
+});
+
+Deno.test("flags become props: numbers checked, the image tag defaults to the project version", () => {
+  const props = propsFromFlags({
+    backend: "rabbitmq",
+    workers: "5",
+    params: "1000",
+    "chunk-size": "10",
+    "work-ms": "2.5",
+    keda: true,
+    "no-network-policy": true,
+  });
+  assert.equal(props.backend, "rabbitmq");
+  assert.equal(props.workers?.count, 5);
+  assert.deepEqual(props.job, { params: 1000, chunkSize: 10, workMs: 2.5 });
+  assert.equal(props.image?.tag, PROJECT_VERSION);
+  assert.equal(props.keda?.enabled, true);
+  assert.equal(props.networkPolicy?.enabled, false);
+  assert.throws(() => propsFromFlags({ workers: "three" }), UsageError);
+});
+
+Deno.test("a task's failure is one line: exit 2 for bad input (naming the field and flag), 1 for the environment", () => {
+  let synthError: unknown;
+  try {
+    synth({ workers: { count: 0 } });
+  } catch (error) {
+    synthError = error;
+  }
+  assert.ok(synthError instanceof SynthError);
+  assert.deepEqual(describeFailure(synthError, { "workers.count": "--workers" }), {
+    code: 2,
+    lines: ['Invalid "workers.count": expected an integer from 1 to 256, got 0 (--workers)'],
+  });
+  assert.equal(describeFailure(new UsageError("bad")).code, 2);
+  assert.equal(
+    describeFailure(
+      Object.assign(new TypeError("Unknown option '--x'"), {
+        code: "ERR_PARSE_ARGS_UNKNOWN_OPTION",
+      }),
+    ).code,
+    2,
+  );
+  assert.deepEqual(describeFailure(new EnvironmentError('Cannot run "kind": not found')), {
+    code: 1,
+    lines: ['Cannot run "kind": not found'],
+  });
+  assert.deepEqual(describeFailure(new Error("boom\n    at stack")), {
+    code: 1,
+    lines: ["Error: boom"],
+  });
+});
+
+Deno.test("firstLine() picks the error line of kubectl, deno and docker output; shellQuote() quotes only what needs it", () => {
+  assert.equal(firstLine("\x1b[31merror\x1b[0m: bad\nStack backtrace:\n 0: x"), "error: bad");
+  assert.equal(
+    firstLine("DEPRECATED: legacy\n\nCannot connect to the Docker daemon\n"),
+    "Cannot connect to the Docker daemon",
+  );
+  assert.equal(
+    firstLine("The connection to the server localhost:8080 was refused"),
+    "The connection to the server localhost:8080 was refused",
+  );
+  assert.equal(
+    shellQuote(["kubectl", "get", "--selector=a in (b,c)", "it's"]),
+    `kubectl get '--selector=a in (b,c)' 'it'\\''s'`,
+  );
+});
+
+/** Runs a task script as `deno task` would, with a PATH. */
+async function task(script: string, args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(`../tasks/${script}`, import.meta.url).pathname, ...args],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+Deno.test("deno task manifests prints valid YAML: every document a labelled, named object", async () => {
+  for (
+    const args of [["--backend", "redis"], ["--backend", "rabbitmq", "--workers", "5"], [
+      "--mode",
+      "static",
+    ]]
+  ) {
+    const { code, stdout, stderr } = await task("manifests.ts", args);
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "", "no warnings on stderr");
+    const docs = parseAllDocuments(stdout);
+    assert.ok(docs.length >= 2);
+    for (const doc of docs) {
+      assert.deepEqual(doc.errors, []);
+      const o = doc.toJS();
+      assert.ok(o.apiVersion && o.kind && o.metadata.name);
+      assert.equal(o.metadata.labels["app.kubernetes.io/managed-by"], "ttg-deploy");
+    }
+  }
+});
+
+Deno.test("deno task manifests --out writes one file per object, in apply order", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { code, stderr } = await task("manifests.ts", ["--backend", "redis", "--out", dir]);
+    assert.equal(code, 0, stderr);
+    const files = [];
+    for await (const entry of Deno.readDir(dir)) files.push(entry.name);
+    assert.deepEqual(files.sort(), [
+      "00-namespace-ttg.yaml",
+      "01-secret-ttg-redis-auth.yaml",
+      "02-service-ttg-redis.yaml",
+      "03-statefulset-ttg-redis.yaml",
+      "04-networkpolicy-ttg-broker-ingress.yaml",
+      "05-job-ttg-submit.yaml",
+      "06-job-ttg-worker.yaml",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bad flags exit with code 2 and one line per problem, naming the field and the flag", async () => {
+  const bad = await task("manifests.ts", ["--backend", "kafka", "--workers", "0"]);
+  assert.equal(bad.code, 2);
+  assert.deepEqual(bad.stderr.trim().split("\n"), [
+    'Invalid "backend": expected one of redis, rabbitmq, got "kafka" (--backend)',
+    'Invalid "workers.count": expected an integer from 1 to 256, got 0 (--workers)',
+  ]);
+  const unknown = await task("deploy.ts", ["--nope"]);
+  assert.equal(unknown.code, 2);
+  assert.equal(unknown.stderr.trim().split("\n").length, 1);
+  const target = await task("deploy.ts", ["--target", "moon"]);
+  assert.deepEqual([target.code, target.stderr.trim()], [
+    2,
+    'Invalid "--target": expected cluster or local, got "moon"',
+  ]);
+});
+
+Deno.test("without kubectl or kind on PATH the tasks exit with code 1 and one line, no stack trace", async () => {
+  const env = { PATH: "/nonexistent" };
+  const deploy = await task("deploy.ts", ["--backend", "redis"], env);
+  assert.deepEqual([deploy.code, deploy.stderr.trim()], [
+    1,
+    'Cannot run "kubectl": not found; install it: https://kubernetes.io/docs/tasks/tools/',
+  ]);
+  const cluster = await task("cluster.ts", ["up"], env);
+  assert.deepEqual([cluster.code, cluster.stderr.trim()], [
+    1,
+    'Cannot run "kind": not found; install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation',
+  ]);
+  const cleanup = await task("cleanup.ts", ["--dry-run"], env);
+  assert.equal(cleanup.code, 1);
+  assert.equal(cleanup.stderr.trim().split("\n").length, 1);
+});
+
+Deno.test("an unreachable cluster is one line with exit code 1", {
+  ignore: !onPath("kubectl"),
+}, async () => {
+  const kubeconfig = await Deno.makeTempFile();
+  await Deno.writeTextFile(
+    kubeconfig,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters: [{name: none, cluster: {server: 'https://127.0.0.1:1'}}]",
+      "contexts: [{name: none, context: {cluster: none, user: none}}]",
+      "users: [{name: none, user: {}}]",
+      "current-context: none",
+    ].join("\n"),
+  );
+  try {
+    const { code, stderr } = await task("deploy.ts", ["--backend", "redis"], {
+      KUBECONFIG: kubeconfig,
+    });
+    assert.equal(code, 1);
+    const lines = stderr.trim().split("\n");
+    assert.equal(lines.length, 1, stderr);
+    assert.match(
+      lines[0]!,
+      /^Cannot reach a Kubernetes cluster with the current kubectl context: .*deno task cluster up/,
+    );
+  } finally {
+    await Deno.remove(kubeconfig);
+  }
+});
+
+Deno.test("deploy --dry-run prints the steps and needs no cluster", async () => {
+  const { code, stdout, stderr } = await task("deploy.ts", ["--backend", "redis", "--dry-run"], {
+    PATH: "/nonexistent",
+  });
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /# 2\. Wait until redis is ready/);
+  assert.match(stdout, /kubectl logs job\/ttg-report --namespace=ttg$/m);
+});
+
+function onPath(program: string): boolean {
+  try {
+    new Deno.Command(program, { args: ["version", "--client"], stdout: "null", stderr: "null" })
+      .outputSync();
+    return true;
+  } catch {
+    return false;
+  }
+}
