@@ -28,6 +28,11 @@ export function applyArgv(): string[] {
   return ["kubectl", "apply", "-f", "-"];
 }
 
+/** The current kubectl context's name. */
+export function currentContextArgv(): string[] {
+  return ["kubectl", "config", "current-context"];
+}
+
 /** A quick reachability check of the current context's API server. */
 export function readyzArgv(timeoutSeconds = 5): string[] {
   return ["kubectl", "get", "--raw", "/readyz", `--request-timeout=${timeoutSeconds}s`];

@@ -10,7 +10,7 @@
 import "./node_warnings.ts";
 import { parseArgs } from "node:util";
 import { DEFAULT_CLUSTER, kindGetClustersArgv } from "../deploy/kind.ts";
-import { killPodArgv, podNamesArgv } from "../deploy/kubectl.ts";
+import { currentContextArgv, killPodArgv, podNamesArgv } from "../deploy/kubectl.ts";
 import { componentSelector } from "../deploy/labels.ts";
 import { synth } from "../deploy/synth.ts";
 import { EnvironmentError, main, mustRun, UsageError } from "./command.ts";
@@ -22,13 +22,13 @@ import {
 } from "./config_flags.ts";
 import {
   DEFAULT_TIMEOUTS,
-  existingPasswords,
   finishSteps,
   followProgress,
   type Progress,
   readProgress,
   runSteps,
   startSteps,
+  withClusterPasswords,
 } from "./deploy_cluster.ts";
 
 const USAGE =
@@ -87,17 +87,14 @@ if (import.meta.main) {
         `No Kind cluster "${values.cluster}": create it with \`deno task cluster up\``,
       );
     }
-    let props = propsFromFlags({ ...DEMO_DEFAULTS, controller: "pods", ...values });
-    const existing = await existingPasswords(synth(props).config);
-    props = {
-      ...props,
-      redis: { ...props.redis, ...(existing.redis ? { password: existing.redis } : {}) },
-      rabbitmq: {
-        ...props.rabbitmq,
-        ...(existing.rabbitmq ? { password: existing.rabbitmq } : {}),
-      },
-    };
-    const synthesized = synth(props);
+    const context = (await mustRun(currentContextArgv(), { capture: true })).stdout.trim();
+    if (context !== `kind-${values.cluster}`) {
+      throw new EnvironmentError(
+        `The current kubectl context is "${context}", not "kind-${values.cluster}": run \`kubectl config use-context kind-${values.cluster}\``,
+      );
+    }
+    const props = propsFromFlags({ ...DEMO_DEFAULTS, controller: "pods", ...values });
+    const synthesized = synth(await withClusterPasswords(props));
     const { config } = synthesized;
     await runSteps(synthesized, startSteps(synthesized));
     if (values["fault-demo"]) {

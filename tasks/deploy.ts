@@ -22,11 +22,11 @@ import {
 import {
   DEFAULT_TIMEOUTS,
   describeSteps,
-  existingPasswords,
   finishSteps,
   preflight,
   runSteps,
   startSteps,
+  withClusterPasswords,
 } from "./deploy_cluster.ts";
 import { describePlan, planLocal, runLocalPlan } from "./deploy_local.ts";
 
@@ -84,7 +84,7 @@ if (import.meta.main) {
       console.log(USAGE);
       return 0;
     }
-    let props: DeploymentProps = propsFromFlags(values);
+    const props: DeploymentProps = propsFromFlags(values);
     if (target === "local") {
       const plan = planLocal(synth(props));
       if (values["dry-run"]) {
@@ -104,18 +104,7 @@ if (import.meta.main) {
       return 0;
     }
     await preflight();
-    // Keep the broker's password across deploys: the broker keeps the one it started with.
-    const probe = synth(props);
-    const existing = await existingPasswords(probe.config);
-    props = {
-      ...props,
-      redis: { ...props.redis, ...(existing.redis ? { password: existing.redis } : {}) },
-      rabbitmq: {
-        ...props.rabbitmq,
-        ...(existing.rabbitmq ? { password: existing.rabbitmq } : {}),
-      },
-    };
-    const synthesized = synth(props);
+    const synthesized = synth(await withClusterPasswords(props));
     await runSteps(synthesized, startSteps(synthesized, timeouts), timeouts);
     await runSteps(synthesized, finishSteps(synthesized, timeouts), timeouts);
     return 0;

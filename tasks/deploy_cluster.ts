@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { DeploymentConfig } from "../deploy/config.ts";
+import type { DeploymentConfig, DeploymentProps } from "../deploy/config.ts";
 import { componentSelector, names, RUN_COMPONENTS } from "../deploy/labels.ts";
 import {
   applyArgv,
@@ -20,7 +20,7 @@ import {
   waitJobCompleteArgv,
   waitPodsSucceededArgv,
 } from "../deploy/kubectl.ts";
-import { type Stage, stageObjects, type Synthesized, toYaml } from "../deploy/synth.ts";
+import { type Stage, stageObjects, synth, type Synthesized, toYaml } from "../deploy/synth.ts";
 import { EnvironmentError, firstLine, mustRun, run, shellQuote } from "./command.ts";
 
 /** One step of a deploy. */
@@ -216,10 +216,12 @@ export async function preflight(): Promise<void> {
   }
 }
 
-/** The passwords already in the cluster's Secrets, so a re-deploy keeps the broker's password. */
-export async function existingPasswords(
-  config: DeploymentConfig,
-): Promise<{ redis?: string; rabbitmq?: string }> {
+/**
+ * Props with the broker passwords already in the cluster's Secrets, if any: a broker keeps the
+ * password it started with, so a re-deploy must not generate a new one.
+ */
+export async function withClusterPasswords(props: DeploymentProps): Promise<DeploymentProps> {
+  const config = synth(props).config;
   const n = names(config);
   const read = async (secret: string) => {
     const { stdout } = await mustRun(getSecretDataArgv(secret, config.namespace), {
@@ -229,7 +231,13 @@ export async function existingPasswords(
     const data = JSON.parse(stdout) as Record<string, string>;
     return data.password ? atob(data.password) : undefined;
   };
-  return { redis: await read(n.redisSecret), rabbitmq: await read(n.rabbitmqSecret) };
+  const redis = await read(n.redisSecret);
+  const rabbitmq = await read(n.rabbitmqSecret);
+  return {
+    ...props,
+    redis: { ...props.redis, ...(redis ? { password: redis } : {}) },
+    rabbitmq: { ...props.rabbitmq, ...(rabbitmq ? { password: rabbitmq } : {}) },
+  };
 }
 
 /** Runs the progress Job once and reads its counters. */

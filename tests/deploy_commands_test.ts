@@ -601,3 +601,136 @@ function onPath(program: string): boolean {
     return false;
   }
 }
+
+/** A directory with fake `kubectl`, `kind` and `docker` programs that log their argv and stdin. */
+async function fakeCluster() {
+  const dir = await Deno.makeTempDir();
+  const script = `#!/bin/bash
+printf '%s\\n' "$*" >> "${dir}/calls.log"
+input=$(cat)
+if [ -n "$input" ]; then n=$(ls "${dir}" | grep -c '^stdin-'); printf '%s' "$input" > "${dir}/stdin-$n.yaml"; fi
+case "$(basename "$0") $*" in
+  "kind get clusters") echo ttg ;;
+  "kubectl get --raw /readyz"*) echo ok ;;
+  "kubectl config current-context") echo kind-ttg ;;
+  "kubectl get secret ttg-redis-auth"*) printf '{"password":"%s"}' "$(printf existing-cluster-password | base64)" ;;
+  "kubectl get pods"*) printf 'ttg-worker-1 ttg-worker-0 ttg-worker-2' ;;
+  "kubectl logs job/ttg-report-progress"*)
+    if [ -e "${dir}/progressed" ]; then c=100; else c=40; touch "${dir}/progressed"; fi
+    echo '{"level":"INFO","message":"connected"}'
+    echo '{"job_id":"ttg","job":{"totalChunks":100},"stats":{"completed":'$c',"deadLettered":0,"duplicates":1}}' ;;
+  "kubectl logs job/ttg-report"*) echo "REPORT 100/100 completed" ;;
+esac
+`;
+  for (const name of ["kubectl", "kind", "docker"]) {
+    await Deno.writeTextFile(`${dir}/${name}`, script);
+    await Deno.chmod(`${dir}/${name}`, 0o755);
+  }
+  return {
+    env: { PATH: `${dir}:/usr/bin:/bin` },
+    calls: async () => (await Deno.readTextFile(`${dir}/calls.log`)).trim().split("\n"),
+    stdin: (n: number) => Deno.readTextFile(`${dir}/stdin-${n}.yaml`),
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+Deno.test("with a fake kubectl, deno task deploy runs its steps in order, reusing the password in the cluster's Secret", async () => {
+  await using fake = await fakeCluster();
+  const { code, stdout, stderr } = await task("deploy.ts", ["--backend", "redis"], fake.env);
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(await fake.calls(), [
+    "get --raw /readyz --request-timeout=5s",
+    "get secret ttg-redis-auth --namespace=ttg --ignore-not-found --output=jsonpath={.data}",
+    "get secret ttg-rabbitmq-auth --namespace=ttg --ignore-not-found --output=jsonpath={.data}",
+    "apply -f -",
+    "rollout status statefulset/ttg-redis --namespace=ttg --timeout=300s",
+    `delete jobs.batch,pods --selector=${RUN_SEL} --namespace=ttg --ignore-not-found --wait=true`,
+    "apply -f -",
+    "wait --for=condition=complete job/ttg-submit --namespace=ttg --timeout=180s",
+    "logs job/ttg-submit --namespace=ttg",
+    "apply -f -",
+    "wait --for=condition=complete job/ttg-worker --namespace=ttg --timeout=1800s",
+    "delete job ttg-report --namespace=ttg --ignore-not-found --wait=true",
+    "apply -f -",
+    "wait --for=condition=complete job/ttg-report --namespace=ttg --timeout=180s",
+    "logs job/ttg-report --namespace=ttg",
+  ]);
+  assert.match(await fake.stdin(0), /password: existing-cluster-password/);
+  assert.match(await fake.stdin(2), /name: ttg-worker\n/);
+  assert.match(stdout, /==> Wait until redis is ready/);
+  assert.match(stdout, /REPORT 100\/100 completed/);
+});
+
+Deno.test("with fake kind and kubectl, the fault demo kills one worker pod at 30% and checks every chunk was counted once", async () => {
+  await using fake = await fakeCluster();
+  const { code, stdout, stderr } = await task("demo_kind.ts", [
+    "--backend",
+    "redis",
+    "--fault-demo",
+  ], fake.env);
+  assert.equal(code, 0, stderr);
+  const calls = await fake.calls();
+  const kill = calls.indexOf("delete pod ttg-worker-0 --namespace=ttg --grace-period=0 --force");
+  assert.ok(
+    kill > calls.indexOf("logs job/ttg-report-progress --namespace=ttg"),
+    "killed after the 30% check",
+  );
+  assert.ok(
+    kill <
+      calls.findIndex((c) => c.startsWith("wait --for=jsonpath={.status.phase}=Succeeded pods")),
+  );
+  assert.match(await fake.stdin(2), /kind: Pod\n/, "standalone worker pods");
+  assert.match(stdout, /==> Kill worker pod "ttg-worker-0" \(no grace period\)/);
+  assert.match(
+    stdout,
+    /Every chunk counted once: 100\/100 completed, 1 duplicate result\(s\) discarded/,
+  );
+});
+
+Deno.test("with a fake kind, cluster up creates the cluster from the generated config on stdin and loads the image", async () => {
+  await using fake = await fakeCluster();
+  const { code, stdout, stderr } = await task("cluster.ts", ["up", "--name", "demo"], fake.env);
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(await fake.calls(), [
+    "get clusters",
+    "create cluster --name demo --config=- --wait=120s",
+    `load docker-image ttg:${PROJECT_VERSION} --name demo`,
+  ]);
+  const config = parseAllDocuments(await fake.stdin(0))[0]!.toJS();
+  assert.deepEqual(config, { ...kindCluster({ name: "demo" }) });
+  assert.match(stdout, /Loaded image "ttg:0\.1\.0" into Kind cluster "demo"/);
+  const again = await task("cluster.ts", ["up", "--no-load"], fake.env);
+  assert.match(again.stdout, /Kind cluster "ttg" already exists/);
+});
+
+Deno.test("with a fake kubectl, cleanup deletes by label in every namespace, then our namespaces", async () => {
+  await using fake = await fakeCluster();
+  const { code, stderr } = await task("cleanup.ts", [], fake.env);
+  assert.equal(code, 0, stderr);
+  assert.deepEqual((await fake.calls()).slice(1), [
+    "api-resources --api-group=keda.sh --output=name",
+    `delete ${
+      OWNED_KINDS.join(",")
+    } --selector=${SEL} --all-namespaces --ignore-not-found --wait=true`,
+    `delete namespaces --selector=${SEL} --ignore-not-found --wait=true`,
+  ]);
+});
+
+Deno.test("with a fake docker, deno task image builds with the version and commit tags and loads the image into Kind", async () => {
+  await using fake = await fakeCluster();
+  const { code, stdout, stderr } = await task("image.ts", ["--load-kind"], fake.env);
+  assert.equal(code, 0, stderr);
+  const commit = new TextDecoder().decode(
+    (await new Deno.Command("git", { args: ["rev-parse", "--short=12", "HEAD"], stdout: "piped" })
+      .output()).stdout,
+  ).trim();
+  const [build, load] = await fake.calls();
+  assert.match(
+    build!,
+    new RegExp(
+      `^build --file=Dockerfile --tag=ttg:${PROJECT_VERSION} --tag=ttg:${commit} --build-arg=VERSION=${PROJECT_VERSION} --build-arg=GIT_COMMIT=${commit} --build-arg=BUILD_DATE=\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\.$`,
+    ),
+  );
+  assert.equal(load, `load docker-image ttg:${PROJECT_VERSION} --name ttg`);
+  assert.match(stdout, new RegExp(`Built ttg:${PROJECT_VERSION}, ttg:${commit}`));
+});
