@@ -62,8 +62,9 @@ export function redisTarget(options: RedisConnectionOptions): RedisTarget {
   }
   const username = options.username ?? (url.username ? decodeURIComponent(url.username) : "");
   const password = options.password ?? (url.password ? decodeURIComponent(url.password) : "");
+  const ip = /^[\d.]+$/.test(host) || host.includes(":");
   const tls = url.protocol === "rediss:" || options.tls !== undefined
-    ? { servername: host, ...options.tls }
+    ? { ...(ip ? {} : { servername: host }), ...options.tls }
     : undefined;
   return {
     where: `${host}:${port}`,
