@@ -31,6 +31,7 @@ export * from "./props.ts";
 export interface DeploymentConfig {
   readonly name: string;
   readonly namespace: string;
+  readonly createNamespace: boolean;
   readonly backend: Backend;
   readonly mode: Mode;
   readonly image: Required<ImageProps>;
@@ -98,6 +99,7 @@ const KNOWN_FIELDS: Readonly<Record<string, readonly string[]>> = {
   "": [
     "name",
     "namespace",
+    "createNamespace",
     "backend",
     "mode",
     "image",
@@ -206,6 +208,7 @@ export function resolveConfig(
     "a DNS label of at most 40 characters",
   );
   const namespace = top.string("namespace", "ttg", DNS_LABEL, dnsLabel);
+  const createNamespace = top.boolean("createNamespace", true) && namespace !== "default";
   const backend = top.choice("backend", "redis", BACKENDS);
   const mode = top.choice("mode", "queue", MODES);
 
@@ -336,6 +339,7 @@ export function resolveConfig(
     config: {
       name,
       namespace,
+      createNamespace,
       backend,
       mode,
       image,

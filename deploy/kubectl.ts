@@ -160,6 +160,18 @@ export function getSecretDataArgv(secret: string, namespace: string): string[] {
   ];
 }
 
+/** The labels of a namespace as JSON, or nothing when it does not exist. */
+export function getNamespaceLabelsArgv(namespace: string): string[] {
+  return [
+    "kubectl",
+    "get",
+    "namespace",
+    namespace,
+    "--ignore-not-found",
+    "--output=jsonpath={.metadata.labels}",
+  ];
+}
+
 /** Deletes the objects of some kinds that match a selector, in one namespace or in all. */
 export function deleteBySelectorArgv(
   kinds: readonly string[],

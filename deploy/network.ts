@@ -10,9 +10,12 @@ import type { DeploymentConfig } from "./config.ts";
 import { LABEL, labels, names, PART_OF, selectorLabels } from "./labels.ts";
 import { PORTS } from "./pod.ts";
 
-/** The namespace, labelled as ours; none for `default`, which is not ours to own or delete. */
+/**
+ * The namespace, labelled as ours; none for `default` or a namespace that already exists and is
+ * not ours (`createNamespace: false`): cleanup deletes the namespaces that carry our labels.
+ */
 export function namespaceObjects(config: DeploymentConfig): Namespace[] {
-  if (config.namespace === "default") return [];
+  if (!config.createNamespace) return [];
   return [
     new Namespace({ metadata: { name: config.namespace, labels: labels(config, "namespace") } }),
   ];

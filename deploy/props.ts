@@ -166,8 +166,14 @@ export interface KedaProps {
 export interface DeploymentProps {
   /** Prefix of every object name and the `app.kubernetes.io/instance` label. @default "ttg" */
   readonly name?: string;
-  /** @default "ttg" (created and labelled; `default` is used as is) */
+  /** @default "ttg" */
   readonly namespace?: string;
+  /**
+   * Generate the Namespace object (labelled as ours, so cleanup deletes it). Never for
+   * `default`; the deploy task turns it off for a namespace that exists and is not ours.
+   * @default true
+   */
+  readonly createNamespace?: boolean;
   /** @default "redis" */
   readonly backend?: Backend;
   /** @default "queue" */

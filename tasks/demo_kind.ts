@@ -28,7 +28,7 @@ import {
   readProgress,
   runSteps,
   startSteps,
-  withClusterPasswords,
+  withClusterState,
 } from "./deploy_cluster.ts";
 
 const USAGE =
@@ -94,7 +94,7 @@ if (import.meta.main) {
       );
     }
     const props = propsFromFlags({ ...DEMO_DEFAULTS, controller: "pods", ...values });
-    const synthesized = synth(await withClusterPasswords(props));
+    const synthesized = synth(await withClusterState(props));
     const { config } = synthesized;
     await runSteps(synthesized, startSteps(synthesized));
     if (values["fault-demo"]) {

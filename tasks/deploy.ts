@@ -26,7 +26,7 @@ import {
   preflight,
   runSteps,
   startSteps,
-  withClusterPasswords,
+  withClusterState,
 } from "./deploy_cluster.ts";
 import { describePlan, planLocal, runLocalPlan } from "./deploy_local.ts";
 
@@ -104,7 +104,7 @@ if (import.meta.main) {
       return 0;
     }
     await preflight();
-    const synthesized = synth(await withClusterPasswords(props));
+    const synthesized = synth(await withClusterState(props));
     await runSteps(synthesized, startSteps(synthesized, timeouts), timeouts);
     await runSteps(synthesized, finishSteps(synthesized, timeouts), timeouts);
     return 0;

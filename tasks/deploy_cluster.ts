@@ -7,11 +7,12 @@
  * @module
  */
 import type { DeploymentConfig, DeploymentProps } from "../deploy/config.ts";
-import { componentSelector, names, RUN_COMPONENTS } from "../deploy/labels.ts";
+import { componentSelector, LABEL, MANAGED_BY, names, RUN_COMPONENTS } from "../deploy/labels.ts";
 import {
   applyArgv,
   deleteBySelectorArgv,
   deleteJobArgv,
+  getNamespaceLabelsArgv,
   getSecretDataArgv,
   logsArgv,
   logsBySelectorArgv,
@@ -217,24 +218,32 @@ export async function preflight(): Promise<void> {
 }
 
 /**
- * Props with the broker passwords already in the cluster's Secrets, if any: a broker keeps the
- * password it started with, so a re-deploy must not generate a new one.
+ * Props adjusted to what the cluster already has: the broker passwords stored in its Secrets (a
+ * broker keeps the password it started with, so a re-deploy must not generate a new one), and
+ * no Namespace object for a namespace that exists but is not ours (labelling it would let
+ * cleanup delete it).
  */
-export async function withClusterPasswords(props: DeploymentProps): Promise<DeploymentProps> {
+export async function withClusterState(props: DeploymentProps): Promise<DeploymentProps> {
   const config = synth(props).config;
   const n = names(config);
-  const read = async (secret: string) => {
-    const { stdout } = await mustRun(getSecretDataArgv(secret, config.namespace), {
-      capture: true,
-    });
-    if (!stdout.trim()) return undefined;
-    const data = JSON.parse(stdout) as Record<string, string>;
-    return data.password ? atob(data.password) : undefined;
+  const read = async (argv: string[]) => {
+    const { stdout } = await mustRun(argv, { capture: true });
+    return stdout.trim() ? JSON.parse(stdout) as Record<string, string> : undefined;
   };
-  const redis = await read(n.redisSecret);
-  const rabbitmq = await read(n.rabbitmqSecret);
+  const password = async (secret: string) => {
+    const data = await read(getSecretDataArgv(secret, config.namespace));
+    return data?.password ? atob(data.password) : undefined;
+  };
+  const redis = await password(n.redisSecret);
+  const rabbitmq = await password(n.rabbitmqSecret);
+  const namespaceLabels = config.createNamespace
+    ? await read(getNamespaceLabelsArgv(config.namespace))
+    : undefined;
+  const foreignNamespace = namespaceLabels !== undefined &&
+    namespaceLabels[LABEL.managedBy] !== MANAGED_BY;
   return {
     ...props,
+    ...(foreignNamespace ? { createNamespace: false } : {}),
     redis: { ...props.redis, ...(redis ? { password: redis } : {}) },
     rabbitmq: { ...props.rabbitmq, ...(rabbitmq ? { password: rabbitmq } : {}) },
   };

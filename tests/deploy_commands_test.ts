@@ -613,6 +613,7 @@ case "$(basename "$0") $*" in
   "kind get clusters") echo ttg ;;
   "kubectl get --raw /readyz"*) echo ok ;;
   "kubectl config current-context") echo kind-ttg ;;
+  "kubectl get namespace prod"*) printf '{"kubernetes.io/metadata.name":"prod"}' ;;
   "kubectl get secret ttg-redis-auth"*) printf '{"password":"%s"}' "$(printf existing-cluster-password | base64)" ;;
   "kubectl get pods"*) printf 'ttg-worker-1 ttg-worker-0 ttg-worker-2' ;;
   "kubectl logs job/ttg-report-progress"*)
@@ -642,6 +643,7 @@ Deno.test("with a fake kubectl, deno task deploy runs its steps in order, reusin
     "get --raw /readyz --request-timeout=5s",
     "get secret ttg-redis-auth --namespace=ttg --ignore-not-found --output=jsonpath={.data}",
     "get secret ttg-rabbitmq-auth --namespace=ttg --ignore-not-found --output=jsonpath={.data}",
+    "get namespace ttg --ignore-not-found --output=jsonpath={.metadata.labels}",
     "apply -f -",
     "rollout status statefulset/ttg-redis --namespace=ttg --timeout=300s",
     `delete jobs.batch,pods --selector=${RUN_SEL} --namespace=ttg --ignore-not-found --wait=true`,
@@ -659,6 +661,19 @@ Deno.test("with a fake kubectl, deno task deploy runs its steps in order, reusin
   assert.match(await fake.stdin(2), /name: ttg-worker\n/);
   assert.match(stdout, /==> Wait until redis is ready/);
   assert.match(stdout, /REPORT 100\/100 completed/);
+});
+
+Deno.test("deploy into a namespace that exists and is not ours neither generates nor labels it", async () => {
+  await using fake = await fakeCluster();
+  const { code, stderr } = await task(
+    "deploy.ts",
+    ["--backend", "redis", "--namespace", "prod"],
+    fake.env,
+  );
+  assert.equal(code, 0, stderr);
+  const infra = await fake.stdin(0);
+  assert.doesNotMatch(infra, /kind: Namespace/);
+  assert.match(infra, /kind: StatefulSet/);
 });
 
 Deno.test("with fake kind and kubectl, the fault demo kills one worker pod at 30% and checks every chunk was counted once", async () => {

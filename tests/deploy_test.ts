@@ -551,6 +551,15 @@ Deno.test("brokers: Redis with AOF and a required password; RabbitMQ with AMQP a
   );
 });
 
+Deno.test("the Namespace is generated (and labelled as ours) unless it is default or turned off", () => {
+  assert.deepEqual(setup({}).data[0]?.kind, "Namespace");
+  for (const props of [{ namespace: "default" }, { namespace: "prod", createNamespace: false }]) {
+    const { data } = setup(props);
+    assert.ok(!data.some((o) => o.kind === "Namespace"));
+    assert.ok(data.every((o) => o.metadata.namespace === props.namespace));
+  }
+});
+
 Deno.test("NetworkPolicy admits only this instance's TTG pods to the broker, plus KEDA's namespace when on", () => {
   const policy = setup({}).data.find((o) => o.kind === "NetworkPolicy")!;
   assert.deepEqual(policy.spec.policyTypes, ["Ingress"]);
