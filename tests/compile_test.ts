@@ -111,6 +111,29 @@ Deno.test({
   },
 });
 
+Deno.test("the compile permission set is enough for `ttg run` on SQLite: writes under .ttg/ only, starts its workers", async () => {
+  const jobId = `compile-perms-sqlite-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    const run = await exec([
+      ...runWithCompilePermissionsArgv(Deno.execPath()),
+      "run",
+      "--backend",
+      "sqlite",
+      "--job-id",
+      jobId,
+      "--params",
+      "1000",
+      "--workers",
+      "2",
+      "--json",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout.trim().split("\n").at(-1)!).chunks.completed, 10);
+  } finally {
+    await ttg(["reset", "--backend", "sqlite", "--job-id", jobId]);
+  }
+});
+
 Deno.test({
   name: `the compiled dist/ttg runs a Redis sweep${
     DENORT_BIN
