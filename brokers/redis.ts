@@ -5,11 +5,12 @@
  * workers can share one Redis during a migration. Key layout: redis_scripts.ts; entry formats:
  * redis_codec.ts.
  *
- * Every per-batch step is one Lua script (one round trip): claim, ack + store results, nack,
- * extend, reclaim, stats. A claim gets a fencing epoch (kept in the job's `leases` hash); ack, nack
- * and extend are rejected as `zombie` when their epoch is no longer current. Waiting for work is a
- * blocking XREADGROUP on a dedicated connection, cut short by the pull's AbortSignal
- * (CLIENT UNBLOCK).
+ * A pull is a small planning script (due retries, priority bands with aging) and a pipelined
+ * XREADGROUP … COUNT; every other per-batch step is one Lua script (one round trip): ack + store
+ * results, nack, extend, reclaim, stats. A claim's fencing epoch is its entry's carried epoch + 1;
+ * ack, nack and extend are rejected as `zombie` once the entry is no longer pending for the
+ * consumer (a reclaim acknowledged it). Waiting for work is a blocking XREADGROUP on a dedicated
+ * connection, cut short by the pull's AbortSignal (CLIENT UNBLOCK).
  *
  * @example
  * ```ts ignore
@@ -32,7 +33,6 @@ import {
   brokerOptions,
   type BrokerStats,
   type ChunkTask,
-  type DeadLetter,
   type DeadLetterSelector,
   type DeadLetterStore,
   type Delivery,
@@ -42,31 +42,36 @@ import {
   type NackRequest,
   type PullOptions,
   type ReclaimOptions,
-  retryDelayMs,
   type StoredResult,
 } from "./contract.ts";
 import { BrokerError } from "./errors.ts";
 import {
-  decodeDeadLetter,
-  decodeResult,
-  decodeTask,
   DEFAULT_KEY_PREFIX,
-  encodeTask,
+  encodeNack,
   jobKeyBase,
   jobKeys,
+  publishBatches,
 } from "./redis_codec.ts";
 import {
   connectionName,
   connectRedis,
   interpretError,
-  isNoGroup,
   liveConnectionNames,
   type RedisConnectionOptions,
   type RedisTarget,
   redisTarget,
 } from "./redis_connection.ts";
-import { BlockingReaders, type ReadEntry } from "./redis_blocking.ts";
-import { type ScriptName, SCRIPTS } from "./redis_scripts.ts";
+import { BlockingReaders } from "./redis_blocking.ts";
+import {
+  listDeadLetters,
+  purgeDeadLetters,
+  readResults,
+  readStats,
+  type RedisAccess,
+  replayDeadLetters,
+} from "./redis_reads.ts";
+import { type PullContext, pullDeliveries } from "./redis_pull.ts";
+import { type ScriptName, SCRIPTS } from "./redis_scripts_upkeep.ts";
 
 /** Options of {@linkcode openRedisBroker}. */
 export type RedisBrokerOptions =
@@ -81,17 +86,13 @@ export type RedisBrokerOptions =
   }
   & Partial<BrokerOptions>;
 
-/** Tasks per publish script (each script is atomic; this bounds how long it holds Redis). */
-const PUBLISH_BATCH = 500;
-/** Results-stream entries read per page by results(). */
-const RESULTS_PAGE = 5000;
+/** Tasks per publish script (a script holds Redis while it runs: about 2 µs per task). */
+const PUBLISH_BATCH = 2000;
 /**
  * A consumer whose connection is gone (a killed process) loses the chunks it has not touched for
  * this long (at most a third of the lease), instead of waiting for the whole lease.
  */
 const DEAD_CONSUMER_IDLE_MS = 1000;
-/** Legacy results absorbed per stats script. */
-const ABSORB_LIMIT = 10_000;
 
 const NACK_OUTCOMES: Record<string, NackOutcome> = {
   l: "released",
@@ -102,14 +103,7 @@ const NACK_OUTCOMES: Record<string, NackOutcome> = {
 };
 const ACK_OUTCOMES: Record<string, AckOutcome> = { s: "stored", d: "duplicate", z: "zombie" };
 
-type ClaimedEntry = [receipt: string, epoch: number, fields: string[]];
-type Stream = [band: string, key: string];
 type ScriptCaller = (...args: (string | number)[]) => Promise<unknown>;
-
-/** A JSON array from a script (Lua's cjson encodes an empty table as `{}`). */
-function arrayOf<T>(value: T[] | Record<string, never>): T[] {
-  return Array.isArray(value) ? value : [];
-}
 
 /**
  * Opens a Redis broker and checks that Redis answers.
@@ -148,6 +142,8 @@ class RedisBroker implements Broker {
   #target: RedisTarget;
   #prefix: string;
   #readers: BlockingReaders;
+  #access: RedisAccess;
+  #puller: PullContext;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -157,10 +153,33 @@ class RedisBroker implements Broker {
     this.#prefix = prefix;
     this.options = Object.freeze({ ...options, retry: Object.freeze({ ...options.retry }) });
     this.#readers = new BlockingReaders(redis, target, options.consumerId);
+    this.#access = { redis, script: (name, args) => this.#script(name, args) };
+    const access = this.#access;
+    this.#puller = {
+      access,
+      readers: this.#readers,
+      options: this.options,
+      isClosed: () => this.#closed,
+    };
     this.deadLetters = {
-      list: (jobId, o) => this.#listDeadLetters(jobId, o?.limit),
-      replay: (selector) => this.#replay(selector),
-      purge: (selector) => this.#purge(selector),
+      list: (jobId, o) =>
+        this.#run(
+          "list dead letters",
+          jobId,
+          (base) => listDeadLetters(access, base, jobId, o?.limit),
+        ),
+      replay: (selector: DeadLetterSelector) =>
+        this.#run(
+          "replay dead letters",
+          selector.jobId,
+          (base) => replayDeadLetters(access, base, selector.ids),
+        ),
+      purge: (selector: DeadLetterSelector) =>
+        this.#run(
+          "purge dead letters",
+          selector.jobId,
+          (base) => purgeDeadLetters(access, base, selector.ids),
+        ),
     };
   }
 
@@ -193,11 +212,11 @@ class RedisBroker implements Broker {
       else byJob.set(task.jobId, [task]);
     }
     for (const [jobId, list] of byJob) {
+      // Highest band first, so a consumer blocked on several streams is woken by the highest.
+      const sorted = [...list].sort((a, b) => b.priority - a.priority);
       await this.#run("publish tasks", jobId, async (base) => {
-        for (let i = 0; i < list.length; i += PUBLISH_BATCH) {
-          const batch = list.slice(i, i + PUBLISH_BATCH).sort((a, b) => b.priority - a.priority);
-          const entries = batch.map((task) => [String(task.priority), encodeTask(task)]);
-          await this.#script("ttgPublish", [base, JSON.stringify(entries)]);
+        for (const { band, common, rows } of publishBatches(sorted, PUBLISH_BATCH)) {
+          await this.#script("ttgPublish", [base, band, common, JSON.stringify(rows)]);
         }
       });
     }
@@ -212,48 +231,12 @@ class RedisBroker implements Broker {
     }
     if (!(waitMs >= 0)) throw new RangeError(`Invalid waitMs "${waitMs}": expected 0 or more`);
     const deadline = performance.now() + waitMs;
-    return await this.#run("pull tasks", jobId, async (base) => {
-      const consumer = this.options.consumerId;
-      while (!signal?.aborted && !this.#closed) {
-        const reply = JSON.parse(
-          await this.#script("ttgClaim", [
-            base,
-            consumer,
-            max,
-            this.options.priorityAgingMs,
-          ]) as string,
-        ) as [number, Stream[], ClaimedEntry[]];
-        const nextDueMs = reply[0];
-        const streams = arrayOf(reply[1]);
-        const claimed = arrayOf(reply[2]);
-        if (claimed.length > 0) {
-          const deliveries = await this.#accept(jobId, base, claimed);
-          if (deliveries.length > 0) return deliveries;
-          continue; // only malformed entries: they are dead-lettered, look again
-        }
-        const left = Math.ceil(deadline - performance.now());
-        if (left <= 0 || signal?.aborted || this.#closed) break;
-        const blockMs = nextDueMs >= 0 ? Math.max(1, Math.min(left, nextDueMs)) : left;
-        let read: ReadEntry[];
-        try {
-          read = await this.#readers.read(streams, max, blockMs, signal);
-        } catch (error) {
-          if (this.#closed) break;
-          if (isNoGroup(error)) continue; // the claim script recreates missing groups
-          throw error;
-        }
-        if (read.length === 0) continue;
-        const adopted = await this.#script("ttgAdopt", [
-          base,
-          consumer,
-          max,
-          ...read.map((r) => r.receipt),
-        ]) as string;
-        const deliveries = await this.#accept(jobId, base, arrayOf(JSON.parse(adopted)));
-        if (deliveries.length > 0) return deliveries;
-      }
-      return [];
-    }, true);
+    return await this.#run(
+      "pull tasks",
+      jobId,
+      (base) => pullDeliveries(this.#puller, { base, jobId, max, deadline, signal }),
+      true,
+    );
   }
 
   async ack(requests: readonly AckRequest[]): Promise<AckOutcome[]> {
@@ -285,33 +268,13 @@ class RedisBroker implements Broker {
       (r) => r.delivery.task.jobId,
       "nack",
       async (base, list) => {
-        const args: (string | number)[] = [base, list[0]!.delivery.task.jobId];
-        for (const request of list) args.push(...this.#nackArgs(request));
+        const jobId = list[0]!.delivery.task.jobId;
+        const args: (string | number)[] = [base, jobId, this.options.consumerId];
+        for (const request of list) args.push(...encodeNack(request, this.options.retry));
         const letters = await this.#script("ttgNack", args) as string;
         return [...letters].map((c) => NACK_OUTCOMES[c]!);
       },
     );
-  }
-
-  #nackArgs(request: NackRequest): (string | number)[] {
-    const { delivery, kind, reason, workerId, split } = request;
-    const at = new Date().toISOString();
-    const head = [delivery.receipt, delivery.epoch];
-    if (kind === "released") {
-      return [...head, "release", delivery.attempt - 1, JSON.stringify(delivery.history), ""];
-    }
-    const history = JSON.stringify([
-      ...delivery.history,
-      { attempt: delivery.attempt, kind, reason, workerId, at },
-    ]);
-    if (split && split.length > 0) {
-      return [...head, "split", delivery.attempt, history, JSON.stringify(split.map(encodeTask))];
-    }
-    const retry = this.options.retry;
-    if (kind === "unrecoverable" || delivery.attempt >= retry.maxAttempts) {
-      return [...head, "dead", delivery.attempt, history, JSON.stringify({ kind, reason, at })];
-    }
-    return [...head, "retry", delivery.attempt, history, retryDelayMs(retry, delivery.attempt)];
   }
 
   async extend(deliveries: readonly Delivery[]): Promise<ExtendOutcome[]> {
@@ -345,42 +308,12 @@ class RedisBroker implements Broker {
   }
 
   async stats(jobId: string): Promise<BrokerStats> {
-    return await this.#run("read stats", jobId, async (base) => {
-      const windowMs = Math.max(10_000, 3 * this.options.leaseMs);
-      for (;;) {
-        const v = await this.#script("ttgStats", [base, windowMs, ABSORB_LIMIT]) as number[];
-        if (v[10] === 1) continue; // legacy results left to count: count them first
-        return {
-          ready: v[0]!,
-          inFlight: v[1]!,
-          delayed: v[2]!,
-          deadLettered: v[3]!,
-          completed: v[4]!,
-          duplicates: v[5]!,
-          zombies: v[6]!,
-          retried: v[7]!,
-          reclaimed: v[8]!,
-          consumers: v[9]!,
-        };
-      }
-    });
+    const windowMs = Math.max(10_000, 3 * this.options.leaseMs);
+    return await this.#run("read stats", jobId, (base) => readStats(this.#access, base, windowMs));
   }
 
   async results(jobId: string): Promise<StoredResult[]> {
-    return await this.#run("read results", jobId, async (base) => {
-      while (await this.#script("ttgAbsorb", [base, ABSORB_LIMIT]) === 1) {
-        // counting legacy results, a page at a time
-      }
-      const out: StoredResult[] = [];
-      for (let start = "";;) {
-        const page = JSON.parse(
-          await this.#script("ttgResults", [base, start, RESULTS_PAGE]) as string,
-        ) as [string, string[][]];
-        for (const fields of arrayOf(page[1])) out.push(decodeResult(fields));
-        if (page[0] === "") return out;
-        start = page[0];
-      }
-    });
+    return await this.#run("read results", jobId, (base) => readResults(this.#access, base));
   }
 
   async reset(jobId: string): Promise<void> {
@@ -400,72 +333,6 @@ class RedisBroker implements Broker {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  async #listDeadLetters(jobId: string, limit?: number): Promise<DeadLetter[]> {
-    return await this.#run("list dead letters", jobId, async (base) => {
-      const rows = limit === undefined
-        ? await this.#redis.xrange(`${base}:dlq`, "-", "+")
-        : await this.#redis.xrange(`${base}:dlq`, "-", "+", "COUNT", limit);
-      return rows.map(([id, fields]) => decodeDeadLetter(jobId, id, fields));
-    });
-  }
-
-  async #replay(selector: DeadLetterSelector): Promise<number> {
-    return await this.#run("replay dead letters", selector.jobId, async (base) => {
-      const ids = selector.ids ??
-        (await this.#redis.xrange(`${base}:dlq`, "-", "+")).map(([id]) => id);
-      let replayed = 0;
-      for (let i = 0; i < ids.length; i += 500) {
-        replayed += await this.#script("ttgReplay", [base, ...ids.slice(i, i + 500)]) as number;
-      }
-      return replayed;
-    });
-  }
-
-  async #purge(selector: DeadLetterSelector): Promise<number> {
-    return await this.#run("purge dead letters", selector.jobId, async (base) => {
-      const key = `${base}:dlq`;
-      if (selector.ids) {
-        return selector.ids.length ? await this.#redis.xdel(key, ...selector.ids) : 0;
-      }
-      const reply = await this.#redis.multi().xlen(key).del(key).exec();
-      return Number(reply?.[0]?.[1] ?? 0);
-    });
-  }
-
-  /** Turns claimed entries into deliveries; dead-letters the malformed ones (kind "malformed"). */
-  async #accept(jobId: string, base: string, claimed: ClaimedEntry[]): Promise<Delivery[]> {
-    const deliveries: Delivery[] = [];
-    const malformed: (string | number)[] = [];
-    const at = new Date().toISOString();
-    for (const [receipt, epoch, fields] of claimed) {
-      const entryId = receipt.slice(receipt.indexOf(":") + 1);
-      const decoded = decodeTask(jobId, entryId, fields);
-      if (decoded.ok) {
-        deliveries.push({
-          task: decoded.task,
-          attempt: decoded.attempts + 1,
-          maxAttempts: this.options.retry.maxAttempts,
-          epoch,
-          receipt,
-          history: decoded.history,
-        });
-        continue;
-      }
-      const { reason, raw } = decoded;
-      const attempt = {
-        attempt: 1,
-        kind: "malformed",
-        reason,
-        workerId: this.options.consumerId,
-        at,
-      };
-      const extra = { kind: "malformed", reason, at, raw };
-      malformed.push(receipt, epoch, "dead", 1, JSON.stringify([attempt]), JSON.stringify(extra));
-    }
-    if (malformed.length > 0) await this.#script("ttgNack", [base, jobId, ...malformed]);
-    return deliveries;
   }
 
   /** Runs one script per job over requests that may span jobs; outcomes keep request order. */

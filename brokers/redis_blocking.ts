@@ -9,9 +9,11 @@ import type { Redis } from "ioredis";
 import { connectionName, connectRedis, type RedisTarget } from "./redis_connection.ts";
 import { GROUP } from "./redis_scripts.ts";
 
-/** An entry a blocking read claimed: `<band>:<entry id>`. */
+/** An entry claimed by a read: its band (`r` or a priority), stream entry id and fields. */
 export interface ReadEntry {
-  readonly receipt: string;
+  readonly band: string;
+  readonly id: string;
+  readonly fields: string[];
 }
 
 interface Reader {
@@ -82,7 +84,7 @@ export class BlockingReaders {
       const byKey = new Map(reply.map(([key, entries]) => [key, entries]));
       const out: ReadEntry[] = [];
       for (const [band, key] of streams) {
-        for (const [id] of byKey.get(key) ?? []) out.push({ receipt: `${band}:${id}` });
+        for (const [id, fields] of byKey.get(key) ?? []) out.push({ band, id, fields });
       }
       return out;
     } finally {

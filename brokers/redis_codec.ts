@@ -20,7 +20,10 @@ import {
   type AttemptRecord,
   type ChunkTask,
   type DeadLetter,
+  type NackRequest,
   parseTask,
+  retryDelayMs,
+  type RetryPolicy,
   type StoredResult,
 } from "./contract.ts";
 
@@ -57,7 +60,6 @@ export function jobKeys(base: string): string[] {
     "redo",
     "results",
     "done",
-    "leases",
     "delayed",
     "dlq",
     "stats",
@@ -100,15 +102,64 @@ export function encodeTask(task: ChunkTask): string[] {
   ];
 }
 
+/** Tasks of one band that share every field but their range, in the publish script's format. */
+export interface PublishBatch {
+  readonly band: string;
+  /** JSON [total_params, total_chunks, created_at, job_id, handler, args, divisible]. */
+  readonly common: string;
+  /** [chunk_id, start_param, end_param, params_count] per task. */
+  readonly rows: string[][];
+}
+
+/**
+ * Groups tasks (sorted by band) into batches of at most `size` that the publish script turns into
+ * entries identical to {@linkcode encodeTask}'s, sending each shared field once per batch.
+ */
+export function publishBatches(tasks: readonly ChunkTask[], size: number): PublishBatch[] {
+  const batches: PublishBatch[] = [];
+  let current: PublishBatch | undefined;
+  for (const task of tasks) {
+    const band = String(task.priority);
+    const common = JSON.stringify([
+      String(task.totalParams),
+      String(task.totalChunks),
+      task.createdAt,
+      task.jobId,
+      task.handler,
+      JSON.stringify(task.args),
+      task.divisible ? "1" : "0",
+    ]);
+    if (
+      !current || current.band !== band || current.common !== common || current.rows.length >= size
+    ) {
+      current = { band, common, rows: [] };
+      batches.push(current);
+    }
+    current.rows.push([
+      task.chunkId,
+      String(task.start),
+      String(task.end),
+      String(task.end - task.start),
+    ]);
+  }
+  return batches;
+}
+
 /** A task entry read back: the task and its retry state, or why it is not a task. */
 export type DecodedEntry =
-  | {
-    readonly ok: true;
-    readonly task: ChunkTask;
-    readonly attempts: number;
-    readonly history: AttemptRecord[];
+  & {
+    /** Fencing epoch of this claim of the entry: its carried `epoch` + 1. */
+    readonly epoch: number;
   }
-  | { readonly ok: false; readonly reason: string; readonly raw: string; readonly chunkId: string };
+  & (
+    | {
+      readonly ok: true;
+      readonly task: ChunkTask;
+      readonly attempts: number;
+      readonly history: AttemptRecord[];
+    }
+    | { readonly ok: false; readonly reason: string; readonly raw: string }
+  );
 
 /** Turns a flat field list into a record (later duplicates win). */
 export function fieldMap(flat: readonly string[]): Record<string, string> {
@@ -134,7 +185,9 @@ function isoFromEntryId(entryId: string): string {
 export function decodeTask(jobId: string, entryId: string, flat: readonly string[]): DecodedEntry {
   const f = fieldMap(flat);
   const raw = f.payload !== undefined && flat.length === 2 ? f.payload : JSON.stringify(f);
-  const bad = (reason: string) => ({ ok: false as const, reason, raw, chunkId: f.chunk_id ?? "" });
+  const carried = Number(f.epoch ?? 0);
+  const epoch = (Number.isFinite(carried) ? carried : 0) + 1; // as the scripts' claim_epoch
+  const bad = (reason: string) => ({ ok: false as const, reason, raw, epoch });
   let candidate: unknown;
   if (f.payload !== undefined) {
     try {
@@ -177,6 +230,7 @@ export function decodeTask(jobId: string, entryId: string, flat: readonly string
   const attempts = f.attempts === undefined ? 0 : integer(f.attempts);
   return {
     ok: true,
+    epoch,
     task,
     attempts: Number.isSafeInteger(attempts) && attempts >= 0 ? attempts : 0,
     history: parseHistory(f.history),
@@ -255,4 +309,29 @@ export function decodeDeadLetter(jobId: string, id: string, flat: readonly strin
     history: parseHistory(f.history),
     at: f.at ?? isoFromEntryId(id),
   };
+}
+
+/**
+ * The nack script's 6 arguments for one request: receipt, epoch, action (release, split, dead or
+ * retry), attempts and history to write, and the action's extra (split tasks, dead-letter fields
+ * or the retry delay). A release burns no attempt and adds nothing to the history.
+ */
+export function encodeNack(request: NackRequest, retry: RetryPolicy): (string | number)[] {
+  const { delivery, kind, reason, workerId, split } = request;
+  const at = new Date().toISOString();
+  const head = [delivery.receipt, delivery.epoch];
+  if (kind === "released") {
+    return [...head, "release", delivery.attempt - 1, JSON.stringify(delivery.history), ""];
+  }
+  const history = JSON.stringify([
+    ...delivery.history,
+    { attempt: delivery.attempt, kind, reason, workerId, at },
+  ]);
+  if (split && split.length > 0) {
+    return [...head, "split", delivery.attempt, history, JSON.stringify(split.map(encodeTask))];
+  }
+  if (kind === "unrecoverable" || delivery.attempt >= retry.maxAttempts) {
+    return [...head, "dead", delivery.attempt, history, JSON.stringify({ kind, reason, at })];
+  }
+  return [...head, "retry", delivery.attempt, history, retryDelayMs(retry, delivery.attempt)];
 }

@@ -377,6 +377,34 @@ Deno.test({
 });
 
 Deno.test({
+  name: "redis: publish() writes each entry field for field as the wire format documents",
+  ignore: unreachable !== undefined,
+  async fn() {
+    const prefix = freshPrefix("wire");
+    const client = await rawClient();
+    const broker = await openRedisBroker({ url: REDIS_URL, keyPrefix: prefix });
+    try {
+      const [low, high] = makeTasks("job", 2);
+      const tasks = [
+        { ...low!, args: { work_ms: 2, note: 'é "quoted"' } },
+        { ...high!, priority: 3, divisible: false },
+      ];
+      await broker.publish(tasks);
+      const first = async (key: string) => (await client.xrange(key, "-", "+"))[0]?.[1];
+      const band0 = await first(`${prefix}:job:tasks`);
+      const band3 = await first(`${prefix}:job:tasks.p3`);
+      assert.deepEqual(band0, encodeTask(tasks[0]!));
+      assert.deepEqual(band3, encodeTask(tasks[1]!));
+    } finally {
+      await broker.reset("job");
+      await broker.close();
+      await deleteKeys(client, prefix);
+      await client.quit();
+    }
+  },
+});
+
+Deno.test({
   name: "redis: results() and stats() read a job produced entirely by legacy workers",
   ignore: unreachable !== undefined,
   async fn() {

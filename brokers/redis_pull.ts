@@ -1,0 +1,144 @@
+/**
+ * The pull of the Redis broker: a planning script (due retries, which bands, how many), then a
+ * pipelined XREADGROUP … COUNT per planned stream; when nothing is ready, a blocking XREADGROUP on a
+ * dedicated connection until work arrives, a retry falls due, the wait ends or the signal aborts.
+ * Entries that are not chunks are dead-lettered (kind "malformed") and never returned.
+ *
+ * @module
+ */
+import type { BrokerOptions, Delivery } from "./contract.ts";
+import type { BlockingReaders, ReadEntry } from "./redis_blocking.ts";
+import { decodeTask } from "./redis_codec.ts";
+import { isNoGroup } from "./redis_connection.ts";
+import { arrayOf, type RedisAccess } from "./redis_reads.ts";
+import { GROUP } from "./redis_scripts.ts";
+
+/** What a pull needs of the broker. */
+export interface PullContext {
+  readonly access: RedisAccess;
+  readonly readers: BlockingReaders;
+  readonly options: BrokerOptions;
+  isClosed(): boolean;
+}
+
+/** One pull of one job. */
+export interface PullRequest {
+  readonly base: string;
+  readonly jobId: string;
+  readonly max: number;
+  /** `performance.now()` time after which an empty pull returns. */
+  readonly deadline: number;
+  readonly signal?: AbortSignal;
+}
+
+type Stream = [band: string, key: string];
+type PlanReply = [
+  nextDueMs: number,
+  streams: Stream[],
+  plan: [band: string, key: string, count: number][],
+];
+type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
+
+/** Claims up to `max` deliveries, waiting until the deadline for the first. */
+export async function pullDeliveries(ctx: PullContext, request: PullRequest): Promise<Delivery[]> {
+  const { base, max, deadline, signal } = request;
+  const { access, options } = ctx;
+  while (!signal?.aborted && !ctx.isClosed()) {
+    const [nextDueMs, streams, plan] = JSON.parse(
+      await access.script("ttgPlan", [
+        base,
+        options.consumerId,
+        max,
+        options.priorityAgingMs,
+      ]) as string,
+    ) as PlanReply;
+    const planned = await readPlanned(ctx, arrayOf(plan));
+    if (planned.length > 0) {
+      const deliveries = await accept(ctx, request, planned);
+      if (deliveries.length > 0) return deliveries;
+      continue; // only malformed entries: they are dead-lettered, look again
+    }
+    const left = Math.ceil(deadline - performance.now());
+    if (left <= 0 || signal?.aborted || ctx.isClosed()) break;
+    const blockMs = nextDueMs >= 0 ? Math.max(1, Math.min(left, nextDueMs)) : left;
+    let read: ReadEntry[];
+    try {
+      read = await ctx.readers.read(arrayOf(streams), max, blockMs, signal);
+    } catch (error) {
+      if (ctx.isClosed()) break;
+      if (isNoGroup(error)) continue; // the plan script recreates missing groups
+      throw error;
+    }
+    if (read.length > max) {
+      const extra = read.splice(max).map((r) => `${r.band}:${r.id}`);
+      await access.script("ttgGiveback", [base, ...extra]);
+    }
+    const deliveries = await accept(ctx, request, read);
+    if (deliveries.length > 0) return deliveries;
+  }
+  return [];
+}
+
+/** Reads the planned counts from each planned stream in one pipeline. */
+async function readPlanned(
+  ctx: PullContext,
+  plan: readonly [band: string, key: string, count: number][],
+): Promise<ReadEntry[]> {
+  if (plan.length === 0) return [];
+  const pipeline = ctx.access.redis.pipeline();
+  for (const [, key, count] of plan) {
+    pipeline.xreadgroup(
+      "GROUP",
+      GROUP,
+      ctx.options.consumerId,
+      "COUNT",
+      count,
+      "STREAMS",
+      key,
+      ">",
+    );
+  }
+  const replies = await pipeline.exec() ?? [];
+  const read: ReadEntry[] = [];
+  plan.forEach(([band], i) => {
+    const reply = replies[i]?.[1] as XReadReply | undefined;
+    for (const [id, fields] of reply?.[0]?.[1] ?? []) read.push({ band, id, fields });
+  });
+  return read;
+}
+
+/** Turns claimed entries into deliveries; dead-letters the malformed ones in one script call. */
+async function accept(
+  ctx: PullContext,
+  request: PullRequest,
+  read: readonly ReadEntry[],
+): Promise<Delivery[]> {
+  const { base, jobId } = request;
+  const deliveries: Delivery[] = [];
+  const malformed: (string | number)[] = [];
+  const at = new Date().toISOString();
+  const workerId = ctx.options.consumerId;
+  for (const { band, id, fields } of read) {
+    const receipt = `${band}:${id}`;
+    const decoded = decodeTask(jobId, id, fields);
+    if (decoded.ok) {
+      deliveries.push({
+        task: decoded.task,
+        attempt: decoded.attempts + 1,
+        maxAttempts: ctx.options.retry.maxAttempts,
+        epoch: decoded.epoch,
+        receipt,
+        history: decoded.history,
+      });
+      continue;
+    }
+    const { reason, raw, epoch } = decoded;
+    const history = JSON.stringify([{ attempt: 1, kind: "malformed", reason, workerId, at }]);
+    const extra = JSON.stringify({ kind: "malformed", reason, at, raw });
+    malformed.push(receipt, epoch, "dead", 1, history, extra);
+  }
+  if (malformed.length > 0) {
+    await ctx.access.script("ttgNack", [base, jobId, workerId, ...malformed]);
+  }
+  return deliveries;
+}
