@@ -20,7 +20,12 @@ import { openRedisBroker, type RedisBrokerOptions } from "../brokers/redis.ts";
 import { DEFAULT_KEY_PREFIX, encodeTask, jobKeyBase, streamKey } from "../brokers/redis_codec.ts";
 import { redisTarget } from "../brokers/redis_connection.ts";
 import { GROUP } from "../brokers/redis_scripts.ts";
+import { loadJob } from "../jobs/load.ts";
+import { planSweep } from "../jobs/plan.ts";
 import { computeRange } from "../jobs/sweep.ts";
+import { InlineExecutor } from "../workers/executor.ts";
+import { silentLogger } from "../workers/log.ts";
+import { TtgWorker } from "../workers/worker.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
 
 const REDIS_URL = Deno.env.get("REDIS_URL") ??
@@ -731,3 +736,189 @@ async function makeCertificates(dir: string): Promise<string> {
   );
   return await Deno.readTextFile(`${dir}/ca.crt`);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 7 on Redis: the real `ttg` program and worker loop against a private redis-server.
+
+const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
+
+async function ttg(
+  args: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, CLI, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+function plainRedis(port: number, dir: string): string[] {
+  return ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", ""];
+}
+
+Deno.test({
+  name: "redis: ttg run --fault-demo counts every chunk once after a worker is SIGKILLed",
+  ignore: !hasRedisServer,
+  async fn() {
+    const server = await PrivateRedis.start(plainRedis);
+    try {
+      const url = `redis://127.0.0.1:${server.port}`;
+      const run = await ttg([
+        "run",
+        "--backend",
+        "redis",
+        "--broker-url",
+        url,
+        "--fault-demo",
+        "--json",
+        "--workers",
+        "3",
+        "--work-ms",
+        "2",
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout);
+      assert.ok(Math.abs(report.aggregate.sum - 5000355.0) < 1e-6, `sum ${report.aggregate.sum}`);
+      assert.equal(report.aggregate.count, 10_000);
+      assert.equal(report.chunks.completed, 100);
+      assert.equal(report.chunks.dead_lettered, 0);
+      assert.equal(report.faults.workers_killed, 1);
+      assert.match(run.stderr, /Fault demo: SIGKILLed worker-1/);
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "redis: a worker paused past its lease (SIGSTOP) cannot commit after SIGCONT",
+  ignore: !hasRedisServer,
+  async fn() {
+    const server = await PrivateRedis.start(plainRedis);
+    const url = `redis://127.0.0.1:${server.port}`;
+    const base = ["--backend", "redis", "--broker-url", url, "--job-id", "zombie", "--lease-ms"];
+    const common = [...base, "1000", "--heartbeat-ms", "200"];
+    const submit = await ttg([
+      "submit",
+      ...base,
+      "1000",
+      "--params",
+      "10",
+      "--chunk-size",
+      "10",
+      "--work-ms",
+      "150",
+    ]);
+    assert.equal(submit.code, 0, submit.stderr);
+    const observer = await openRedisBroker({ url, consumerId: "observer" });
+    const paused = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--config", CONFIG, CLI, "worker", ...common, "--worker-id", "paused"]
+        .concat(["--idle-timeout", "0", "--report-json"]),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    try {
+      await waitFor(
+        async () => (await observer.stats("zombie")).inFlight === 1,
+        15_000,
+        "the first worker to claim the chunk",
+      );
+      Deno.kill(paused.pid, "SIGSTOP");
+      const rescuer = await ttg([
+        "worker",
+        ...common,
+        "--worker-id",
+        "rescuer",
+        "--idle-timeout",
+        "0.5",
+        "--report-json",
+      ]);
+      assert.equal(rescuer.code, 0, rescuer.stderr);
+      assert.equal(JSON.parse(rescuer.stdout.trim().split("\n").pop()!).chunks, 1);
+      Deno.kill(paused.pid, "SIGCONT");
+      await waitFor(
+        async () => (await observer.stats("zombie")).zombies >= 1,
+        10_000,
+        "the zombie's rejected commit",
+      );
+      Deno.kill(paused.pid, "SIGTERM");
+      const out = await paused.output();
+      const report = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+      assert.equal(report.chunks, 0, "the paused worker's result was counted");
+      assert.ok(report.zombies >= 1);
+      const results = await observer.results("zombie");
+      assert.deepEqual(results.map((r) => r.workerId), ["rescuer"]);
+      const stats = await observer.stats("zombie");
+      assert.equal(stats.completed, 1);
+      assert.equal(stats.duplicates, 0);
+    } finally {
+      try {
+        Deno.kill(paused.pid, "SIGKILL");
+      } catch { /* exited */ }
+      await paused.status;
+      await observer.close();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "redis: poison-chunk bisection dead-letters exactly the failing parameters",
+  ignore: unreachable !== undefined,
+  async fn() {
+    const prefix = freshPrefix("poison");
+    const client = await rawClient();
+    const broker = await openRedisBroker({
+      url: REDIS_URL,
+      keyPrefix: prefix,
+      consumerId: "w1",
+      retry: { maxAttempts: 2, baseDelayMs: 1, factor: 1, maxDelayMs: 1 },
+    });
+    try {
+      const { job } = await loadJob("tests/fixtures/poison_job.ts");
+      const plan = planSweep({
+        jobId: "poison",
+        handler: job.name,
+        params: 10_000,
+        chunkSize: 100,
+        args: { poison: [1234, 5678] },
+      });
+      await broker.publish(plan.tasks);
+      const report = await new TtgWorker({
+        broker,
+        jobId: "poison",
+        workerId: "w1",
+        job,
+        executor: new InlineExecutor(job, silentLogger),
+        log: silentLogger,
+        concurrency: 4,
+        batch: 128,
+        heartbeatMs: 200,
+        idleTimeoutMs: 500,
+        graceMs: 1000,
+        chunkTimeoutMs: 10_000,
+        pollMs: 100,
+      }).run(new AbortController().signal);
+      assert.equal(report.exitReason, "idle");
+      const results = await broker.results("poison");
+      assert.equal(results.reduce((n, r) => n + r.params, 0), 9_998);
+      const letters = await broker.deadLetters.list("poison");
+      assert.deepEqual(
+        letters.map((l) => [l.task?.start, l.task?.end, l.reason]).sort(),
+        [[1234, 1235, "parameter 1234 is poison"], [5678, 5679, "parameter 5678 is poison"]],
+      );
+      const stats = await broker.stats("poison");
+      assert.equal(stats.deadLettered, 2);
+      assert.equal(stats.duplicates + stats.zombies, 0);
+    } finally {
+      await broker.reset("poison");
+      await broker.close();
+      await deleteKeys(client, prefix);
+      await client.quit();
+    }
+  },
+});
