@@ -7,10 +7,16 @@
  * else amqp://guest:guest@127.0.0.1:5672. Every case uses its own name prefix and deletes what it
  * declared.
  */
+import assert from "node:assert/strict";
 import * as amqp from "amqplib";
+import type { Broker, ChunkResult, Delivery } from "../brokers/contract.ts";
 import { openRabbitBroker, type RabbitBrokerOptions } from "../brokers/rabbitmq.ts";
 import { jobNames } from "../brokers/rabbitmq_topology.ts";
-import { runBrokerConformance } from "./conformance.ts";
+import { holderScript } from "../bench/rabbitmq.ts";
+import { computeRange } from "../jobs/sweep.ts";
+import { makeTasks, runBrokerConformance } from "./conformance.ts";
+import { declareLegacyTopology } from "./fixtures/legacy_rabbitmq_worker.ts";
+import { until } from "./helpers.ts";
 
 export const AMQP_URL = Deno.env.get("AMQP_URL") ?? (() => {
   const user = Deno.env.get("RABBITMQ_USER") ?? "guest";
@@ -71,3 +77,415 @@ runBrokerConformance({
     });
   },
 });
+
+const LEGACY = new URL("./fixtures/legacy_rabbitmq_worker.ts", import.meta.url).pathname;
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
+function legacy(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, LEGACY, ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+}
+
+async function legacyRun(args: string[]): Promise<Record<string, unknown>> {
+  const out = await legacy(args).output();
+  assert.equal(out.code, 0, "the legacy fixture failed");
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+}
+
+function sweepResult(d: Delivery, workerId: string): ChunkResult {
+  return {
+    value: computeRange(d.task.start, d.task.end),
+    params: d.task.end - d.task.start,
+    workerId,
+    durationMs: 0,
+    completedAt: new Date().toISOString(),
+  };
+}
+
+function rabbitTest(name: string, fn: () => Promise<void>, ignore?: string): void {
+  Deno.test({
+    name: `rabbitmq: ${name}${ignore ? ` (skipped: ${ignore})` : ""}`,
+    ignore: (unreachable ?? ignore) !== undefined,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn,
+  });
+}
+
+async function withBroker(
+  prefix: string,
+  o: Partial<RabbitBrokerOptions>,
+  fn: (broker: Broker) => Promise<void>,
+): Promise<void> {
+  const broker = await openRabbitBroker({ url: AMQP_URL, namePrefix: prefix, ...o });
+  try {
+    await fn(broker);
+  } finally {
+    await broker.reset(prefix).catch(() => {});
+    await broker.close();
+  }
+}
+
+rabbitTest(
+  "the job named like the prefix uses the predecessor's names, arguments and task JSON",
+  async () => {
+    const prefix = newPrefix();
+    await withBroker(prefix, {}, async (broker) => {
+      await broker.publish(makeTasks(prefix, 2, { args: { work_ms: 0 } }));
+      const conn = await amqp.connect(AMQP_URL);
+      try {
+        const ch = await conn.createChannel();
+        // The predecessor's declarations must meet equivalent queues (no PRECONDITION_FAILED).
+        await declareLegacyTopology(ch, jobNames(prefix, prefix));
+        const message = await ch.get(`${prefix}.tasks`, { noAck: false });
+        assert.ok(message, "no task in the legacy queue");
+        const body = JSON.parse(message.content.toString());
+        assert.equal(body.chunk_id, "00000");
+        assert.equal(body.start_param, "0");
+        assert.equal(body.end_param, "10");
+        assert.equal(body.params_count, "10");
+        assert.equal(body.total_params, "20");
+        assert.equal(body.total_chunks, "2");
+        assert.equal(body.status, "pending");
+        assert.equal(body.retry_count, 0);
+        assert.equal(message.properties.deliveryMode, 2);
+        await ch.close(); // requeues it
+      } finally {
+        await conn.close();
+      }
+      assert.equal((await broker.stats(prefix)).ready, 2);
+    });
+  },
+);
+
+rabbitTest("results() and stats() read a job produced entirely by legacy workers", async () => {
+  const prefix = newPrefix();
+  await withBroker(prefix, {}, async (broker) => {
+    assert.deepEqual(await legacyRun(["submit", AMQP_URL, prefix, "1000", "100"]), {
+      submitted: 10,
+    });
+    const worker = await legacyRun(["worker", AMQP_URL, prefix, "legacy-0", "1"]);
+    assert.equal(worker.done, 10);
+    const results = await broker.results(prefix);
+    assert.equal(results.length, 10);
+    const sum = results.reduce((s, r) => s + (r.value as { sum: number }).sum, 0);
+    assert.ok(Math.abs(sum - computeRange(0, 1000).sum) < 1e-6);
+    assert.ok(results.every((r) => r.workerId === "legacy-0" && r.params === 100));
+    const stats = await broker.stats(prefix);
+    assert.equal(stats.completed, 10);
+    assert.equal(stats.duplicates, 0);
+    assert.equal(stats.ready + stats.inFlight + stats.delayed, 0);
+    assert.equal(await broker.getJob(prefix), null);
+  });
+});
+
+rabbitTest("a fleet mixing legacy workers and ours counts every chunk once", async () => {
+  const prefix = newPrefix();
+  await withBroker(prefix, {}, async (broker) => {
+    const tasks = makeTasks(prefix, 300);
+    await broker.publish(tasks);
+    const olds = [0, 1].map((i) => legacy(["worker", AMQP_URL, prefix, `legacy-${i}`, "2"]));
+    let ours = 0;
+    const deadline = Date.now() + 60_000;
+    while ((await broker.stats(prefix)).completed < 300 && Date.now() < deadline) {
+      const batch = await broker.pull({ jobId: prefix, max: 5, waitMs: 200 });
+      await new Promise((r) => setTimeout(r, 10));
+      const outcomes = await broker.ack(batch.map((d) => ({
+        delivery: d,
+        result: sweepResult(d, "ttg"),
+      })));
+      ours += outcomes.filter((o) => o === "stored").length;
+    }
+    const done = await Promise.all(olds.map(async (p) => {
+      const out = await p.output();
+      return JSON.parse(new TextDecoder().decode(out.stdout).trim()).done as number;
+    }));
+    const results = await broker.results(prefix);
+    assert.equal(results.length, 300);
+    assert.deepEqual(results.map((r) => r.chunkId).sort(), tasks.map((t) => t.chunkId));
+    const stats = await broker.stats(prefix);
+    assert.equal(stats.completed, 300);
+    assert.equal(stats.duplicates, 0);
+    assert.equal(ours + done[0]! + done[1]!, 300);
+    assert.ok(ours > 0 && done[0]! + done[1]! > 0, `ours ${ours}, legacy ${done}`);
+    const sum = results.reduce((s, r) => s + (r.value as { sum: number }).sum, 0);
+    assert.ok(Math.abs(sum - computeRange(0, 3000).sum) < 1e-6);
+  });
+});
+
+rabbitTest("a legacy retry is read as history and a foreign job's task is malformed", async () => {
+  const prefix = newPrefix();
+  const jobId = "mixed";
+  await withBroker(prefix, {}, async (broker) => {
+    await broker.publish(makeTasks(jobId, 1));
+    const names = jobNames(prefix, jobId);
+    const conn = await amqp.connect(AMQP_URL);
+    try {
+      const ch = await conn.createConfirmChannel();
+      const legacyRetry = {
+        chunk_id: "00007",
+        start_param: "70",
+        end_param: "80",
+        params_count: "10",
+        total_params: "100",
+        total_chunks: "10",
+        created_at: new Date().toISOString(),
+        status: "pending",
+        retry_count: 2,
+        last_error: "boom",
+        failed_at: new Date().toISOString(),
+      };
+      for (const body of [legacyRetry, { ...legacyRetry, chunk_id: "00008", job_id: "other" }]) {
+        ch.publish(names.taskExchange, names.tasks, Buffer.from(JSON.stringify(body)));
+      }
+      await ch.waitForConfirms();
+    } finally {
+      await conn.close();
+    }
+    const got = [];
+    for (let i = 0; i < 20 && got.length < 2; i++) {
+      got.push(...await broker.pull({ jobId, max: 5, waitMs: 200 }));
+    }
+    assert.deepEqual(got.map((d) => d.task.chunkId).sort(), ["00000", "00007"]);
+    const old = got.find((d) => d.task.chunkId === "00007")!;
+    assert.equal(old.attempt, 3);
+    assert.equal(old.task.handler, "ttg.sweep");
+    assert.deepEqual(old.history.map((h) => [h.kind, h.reason]), [["failed", "boom"]]);
+    const letters = await broker.deadLetters.list(jobId);
+    assert.equal(letters.length, 1);
+    assert.equal(letters[0]!.kind, "malformed");
+    assert.match(letters[0]!.reason, /unknown job "other"/);
+    await broker.reset(jobId);
+  });
+});
+
+/** Closes the server side of the connections whose name contains `needle` (rabbitmqctl). */
+async function closeConnections(needle: string): Promise<number> {
+  const list = await new Deno.Command("rabbitmqctl", {
+    args: ["-q", "list_connections", "pid", "client_properties"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const lines = new TextDecoder().decode(list.stdout).split("\n").filter((l) => l.includes(needle));
+  let closed = 0;
+  for (const line of lines) {
+    const pid = line.split("\t")[0]!.trim();
+    const out = await new Deno.Command("rabbitmqctl", {
+      args: ["-q", "close_connection", pid, "test: connection dropped"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (out.success) closed++;
+  }
+  return closed;
+}
+
+const rabbitmqctl = await (async () => {
+  try {
+    const out = await new Deno.Command("rabbitmqctl", {
+      args: ["-q", "status"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success ? undefined : "rabbitmqctl status failed";
+  } catch (error) {
+    return `rabbitmqctl is not usable here: ${(error as Error).message}`;
+  }
+})();
+if (rabbitmqctl) {
+  console.log(`rabbitmq tests: ${rabbitmqctl}; connection-drop and restart tests skipped`);
+}
+
+rabbitTest(
+  "a consumer whose connection dropped cannot ack, nack or extend (fencing), and reconnects",
+  async () => {
+    const prefix = newPrefix();
+    const jobId = "fence";
+    const tag = crypto.randomUUID().slice(0, 8);
+    await withBroker(prefix, { consumerId: `live-${tag}` }, async (live) => {
+      const zombie = await openRabbitBroker({
+        url: AMQP_URL,
+        namePrefix: prefix,
+        consumerId: `zombie-${tag}`,
+      });
+      try {
+        await zombie.publish(makeTasks(jobId, 1));
+        const [old] = await zombie.pull({ jobId, max: 1, waitMs: 5000 });
+        assert.ok(old);
+        assert.deepEqual(await live.pull({ jobId, max: 1, waitMs: 300 }), []);
+        assert.ok(await closeConnections(`zombie-${tag}`) >= 1, "no connection was closed");
+        const [fresh] = await live.pull({ jobId, max: 1, waitMs: 10_000 });
+        assert.ok(fresh, "the dropped consumer's chunk was not redelivered");
+        assert.equal(fresh.attempt, 2);
+        assert.ok(fresh.epoch > old.epoch, `epoch ${fresh.epoch} should exceed ${old.epoch}`);
+        assert.equal(await live.reclaim({ jobId }), 1);
+        assert.deepEqual(await zombie.extend([old]), ["zombie"]);
+        assert.deepEqual(
+          await live.ack([{ delivery: fresh, result: sweepResult(fresh, "live") }]),
+          [
+            "stored",
+          ],
+        );
+        assert.deepEqual(
+          await zombie.ack([{ delivery: old, result: sweepResult(old, "zombie") }]),
+          [
+            "zombie",
+          ],
+        );
+        assert.deepEqual(
+          await zombie.nack([{ delivery: old, kind: "failed", reason: "late", workerId: "z" }]),
+          ["zombie"],
+        );
+        const results = await live.results(jobId);
+        assert.deepEqual(results.map((r) => r.workerId), ["live"]);
+        const stats = await live.stats(jobId);
+        assert.equal(stats.zombies, 3);
+        assert.equal(stats.reclaimed, 1);
+        assert.equal(stats.duplicates, 0);
+        assert.equal(stats.deadLettered + stats.delayed + stats.ready + stats.inFlight, 0);
+        // The zombie reconnected by itself and works again (once the live consumer is gone).
+        await live.close();
+        await zombie.publish(makeTasks(jobId, 1, { chunkId: "00001" }));
+        const [again] = await zombie.pull({ jobId, max: 1, waitMs: 5000 });
+        assert.equal(again?.task.chunkId, "00001");
+      } finally {
+        await zombie.reset(jobId).catch(() => {});
+        await zombie.close();
+      }
+    });
+  },
+  rabbitmqctl,
+);
+
+rabbitTest(
+  "SIGKILL of a consumer process: its unacked chunks are redelivered at once",
+  async () => {
+    const prefix = newPrefix();
+    const jobId = "kill";
+    await withBroker(prefix, { consumerId: "survivor" }, async (survivor) => {
+      await survivor.publish(makeTasks(jobId, 10));
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--config", CONFIG, holderScript(AMQP_URL, prefix, jobId, 10)],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      try {
+        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let out = "";
+        while (!out.includes("holding")) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error("the holder exited early");
+          out += value;
+        }
+        reader.releaseLock();
+        assert.equal((await survivor.stats(jobId)).inFlight, 10);
+        const t0 = performance.now();
+        child.kill("SIGKILL");
+        const back: Delivery[] = [];
+        while (back.length < 10 && performance.now() - t0 < 10_000) {
+          back.push(...await survivor.pull({ jobId, max: 10, waitMs: 500 }));
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        console.log(`rabbitmq: SIGKILL → 10 chunks redelivered in ${seconds.toFixed(3)} s`);
+        assert.equal(back.length, 10);
+        assert.ok(back.every((d) => d.attempt === 2));
+        await survivor.ack(back.map((d) => ({ delivery: d, result: sweepResult(d, "survivor") })));
+        const stats = await survivor.stats(jobId);
+        assert.equal(stats.completed, 10);
+        assert.equal(stats.reclaimed, 10);
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already dead
+        }
+        await child.status;
+        await child.stdout.cancel().catch(() => {});
+        await survivor.reset(jobId).catch(() => {});
+      }
+    });
+  },
+);
+
+async function ctl(command: string): Promise<void> {
+  const out = await new Deno.Command("rabbitmqctl", {
+    args: ["-q", command],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`rabbitmqctl ${command}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+rabbitTest(
+  "a broker restart in the middle of a job loses no chunk and counts none twice",
+  async () => {
+    const prefix = newPrefix();
+    const jobId = "restart";
+    const total = 400;
+    await withBroker(prefix, { consumerId: "a", connectTimeoutMs: 60_000 }, async (a) => {
+      const b = await openRabbitBroker({
+        url: AMQP_URL,
+        namePrefix: prefix,
+        consumerId: "b",
+        connectTimeoutMs: 60_000,
+      });
+      let stop = false;
+      const loop = async (broker: Broker, id: string) => {
+        while (!stop) {
+          try {
+            const batch = await broker.pull({ jobId, max: 8, waitMs: 200 });
+            await new Promise((r) => setTimeout(r, 20));
+            if (batch.length) {
+              await broker.ack(batch.map((d) => ({ delivery: d, result: sweepResult(d, id) })));
+            }
+          } catch {
+            await new Promise((r) => setTimeout(r, 200)); // broker away: try again
+          }
+        }
+      };
+      try {
+        await a.publish(makeTasks(jobId, total));
+        const loops = [loop(a, "a"), loop(b, "b")];
+        const deadline = Date.now() + 120_000;
+        while ((await a.stats(jobId)).completed < total / 4) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        try {
+          await ctl("stop_app");
+          await new Promise((r) => setTimeout(r, 1500));
+        } finally {
+          await ctl("start_app");
+        }
+        let stats = await until(
+          async () => {
+            const s = await a.stats(jobId).catch(() => undefined);
+            return s && s.completed >= total ? s : undefined;
+          },
+          deadline - Date.now(),
+          "the job to finish after the restart",
+        );
+        stop = true;
+        await Promise.all(loops);
+        stats = await a.stats(jobId);
+        const results = await a.results(jobId);
+        assert.equal(results.length, total, "a chunk was lost");
+        assert.equal(new Set(results.map((r) => r.chunkId)).size, total);
+        assert.equal(stats.completed, total);
+        assert.equal(stats.ready + stats.inFlight + stats.delayed + stats.deadLettered, 0);
+        console.log(
+          `rabbitmq: restart mid-job: ${stats.completed} completed, ${stats.duplicates} duplicates discarded, ${stats.zombies} zombies`,
+        );
+      } finally {
+        stop = true;
+        await a.reset(jobId).catch(() => {});
+        await b.close();
+      }
+    });
+  },
+  rabbitmqctl,
+);
