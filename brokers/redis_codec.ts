@@ -46,18 +46,24 @@ export function jobKeyBase(prefix: string, jobId: string): string {
   return jobId === prefix ? prefix : `${prefix}:${jobId}`;
 }
 
-/** Stream of a band: `r` (redo) or a priority 0–10. */
+/**
+ * Stream of a band: a priority `0`–`10` (new tasks) or `r0`–`r10` (tasks coming back: reclaimed,
+ * released, retried, split).
+ */
 export function streamKey(base: string, band: string): string {
-  if (band === "r") return `${base}:redo`;
-  if (band === "0") return `${base}:tasks`;
-  return `${base}:tasks.p${band}`;
+  const redo = band.startsWith("r");
+  const priority = redo ? band.slice(1) : band;
+  const name = redo ? "redo" : "tasks";
+  return priority === "0" ? `${base}:${name}` : `${base}:${name}.p${priority}`;
 }
 
 /** Every key a job may own, for reset. */
 export function jobKeys(base: string): string[] {
-  const bands = Array.from({ length: 11 }, (_, p) => streamKey(base, String(p)));
+  const bands = Array.from({ length: 11 }, (_, p) => [
+    streamKey(base, String(p)),
+    streamKey(base, `r${p}`),
+  ]).flat();
   const names = [
-    "redo",
     "results",
     "done",
     "delayed",

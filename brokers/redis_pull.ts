@@ -1,8 +1,9 @@
 /**
- * The pull of the Redis broker: a planning script (due retries, which bands, how many), then a
- * pipelined XREADGROUP … COUNT per planned stream; when nothing is ready, a blocking XREADGROUP on a
- * dedicated connection until work arrives, a retry falls due, the wait ends or the signal aborts.
- * Entries that are not chunks are dead-lettered (kind "malformed") and never returned.
+ * The pull of the Redis broker: a claim script (due retries, priority bands with aging,
+ * XREADGROUP … COUNT) that returns the entries as one JSON string; when nothing is ready, a
+ * blocking XREADGROUP on a dedicated connection until work arrives, a retry falls due, the wait
+ * ends or the signal aborts. Entries that are not chunks are dead-lettered (kind "malformed") and
+ * never returned.
  *
  * @module
  */
@@ -11,7 +12,6 @@ import type { BlockingReaders, ReadEntry } from "./redis_blocking.ts";
 import { decodeTask } from "./redis_codec.ts";
 import { isNoGroup } from "./redis_connection.ts";
 import { arrayOf, type RedisAccess } from "./redis_reads.ts";
-import { GROUP } from "./redis_scripts.ts";
 
 /** What a pull needs of the broker. */
 export interface PullContext {
@@ -32,29 +32,28 @@ export interface PullRequest {
 }
 
 type Stream = [band: string, key: string];
-type PlanReply = [
+type ClaimReply = [
   nextDueMs: number,
   streams: Stream[],
-  plan: [band: string, key: string, count: number][],
+  claimed: [band: string, id: string, fields: string[]][],
 ];
-type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
 
 /** Claims up to `max` deliveries, waiting until the deadline for the first. */
 export async function pullDeliveries(ctx: PullContext, request: PullRequest): Promise<Delivery[]> {
   const { base, max, deadline, signal } = request;
   const { access, options } = ctx;
   while (!signal?.aborted && !ctx.isClosed()) {
-    const [nextDueMs, streams, plan] = JSON.parse(
-      await access.script("ttgPlan", [
+    const [nextDueMs, streams, claimed] = JSON.parse(
+      await access.script("ttgClaim", [
         base,
         options.consumerId,
         max,
         options.priorityAgingMs,
       ]) as string,
-    ) as PlanReply;
-    const planned = await readPlanned(ctx, arrayOf(plan));
-    if (planned.length > 0) {
-      const deliveries = await accept(ctx, request, planned);
+    ) as ClaimReply;
+    if (arrayOf(claimed).length > 0) {
+      const read = claimed.map(([band, id, fields]) => ({ band, id, fields }));
+      const deliveries = await accept(ctx, request, read);
       if (deliveries.length > 0) return deliveries;
       continue; // only malformed entries: they are dead-lettered, look again
     }
@@ -66,7 +65,7 @@ export async function pullDeliveries(ctx: PullContext, request: PullRequest): Pr
       read = await ctx.readers.read(arrayOf(streams), max, blockMs, signal);
     } catch (error) {
       if (ctx.isClosed()) break;
-      if (isNoGroup(error)) continue; // the plan script recreates missing groups
+      if (isNoGroup(error)) continue; // the claim script recreates missing groups
       throw error;
     }
     if (read.length > max) {
@@ -77,34 +76,6 @@ export async function pullDeliveries(ctx: PullContext, request: PullRequest): Pr
     if (deliveries.length > 0) return deliveries;
   }
   return [];
-}
-
-/** Reads the planned counts from each planned stream in one pipeline. */
-async function readPlanned(
-  ctx: PullContext,
-  plan: readonly [band: string, key: string, count: number][],
-): Promise<ReadEntry[]> {
-  if (plan.length === 0) return [];
-  const pipeline = ctx.access.redis.pipeline();
-  for (const [, key, count] of plan) {
-    pipeline.xreadgroup(
-      "GROUP",
-      GROUP,
-      ctx.options.consumerId,
-      "COUNT",
-      count,
-      "STREAMS",
-      key,
-      ">",
-    );
-  }
-  const replies = await pipeline.exec() ?? [];
-  const read: ReadEntry[] = [];
-  plan.forEach(([band], i) => {
-    const reply = replies[i]?.[1] as XReadReply | undefined;
-    for (const [id, fields] of reply?.[0]?.[1] ?? []) read.push({ band, id, fields });
-  });
-  return read;
 }
 
 /** Turns claimed entries into deliveries; dead-letters the malformed ones in one script call. */

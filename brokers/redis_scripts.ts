@@ -1,15 +1,13 @@
 /**
- * The Lua scripts of the Redis broker's hot path (publish, plan a claim, ack, nack, extend) and the
+ * The Lua scripts of the Redis broker's hot path (publish, claim, ack, nack, extend) and the
  * helpers every script shares. Each broker step that must be atomic is one script, so it costs one
- * round trip per batch; reading the entries themselves is a plain XREADGROUP (entries never pass
- * through Lua on the way to a worker). Scripts derive a job's key names from its key base (see
- * redis_codec.ts):
+ * round trip per batch. Scripts derive a job's key names from its key base (see redis_codec.ts):
  *
  * | key | type | holds |
  * | --- | --- | --- |
  * | `B:tasks` | stream | priority-0 tasks (the predecessor's `ttg:tasks`) |
  * | `B:tasks.p<N>` | stream | priority-N tasks, N = 1..10 |
- * | `B:redo` | stream | reclaimed, released, retried and split tasks: pulled before any band |
+ * | `B:redo`, `B:redo.p<N>` | stream | priority-0 (N) tasks coming back: reclaimed, released, retried, split; pulled before new tasks of the same priority |
  * | `B:results` | stream | one legacy-format entry per counted result (the predecessor's `ttg:results`) |
  * | `B:done` | hash | chunk id → ` <receipt> <epoch>` of the ack that counted it, or the entry id of a legacy worker's result |
  * | `B:delayed` | zset | retries (entry fields as JSON) by due time |
@@ -20,7 +18,7 @@
  * | `B:job` | string | the job record (JSON) |
  *
  * Every task stream has the consumer group `ttg-workers`. A receipt is `<band>:<entry id>`, band
- * `r` for the redo stream. A claim is a delivery of an entry to one consumer through `>`, so it
+ * `N` for `tasks` streams and `rN` for `redo` streams. A claim is a delivery of an entry to one consumer through `>`, so it
  * happens once per entry; its fencing epoch is the entry's `epoch` field + 1, and an entry that is
  * put back (retry, release, reclaim) carries the epoch of its last claim. A claim is current while
  * the entry is pending (nack and extend also check it is pending for their consumer): reclaiming
@@ -34,9 +32,10 @@
 export const PRELUDE = `
 local GROUP = 'ttg-workers'
 local function stream_of(base, band)
-  if band == 'r' then return base .. ':redo' end
-  if band == '0' then return base .. ':tasks' end
-  return base .. ':tasks.p' .. band
+  local redo, n = string.match(band, '^(r?)(%d+)$')
+  local name = (redo == 'r') and 'redo' or 'tasks'
+  if n == '0' then return base .. ':' .. name end
+  return base .. ':' .. name .. '.p' .. n
 end
 local function split_receipt(receipt)
   return string.match(receipt, '^([^:]+):(.+)$')
@@ -90,7 +89,19 @@ local function add_to(key, flat)
   ensure_group(key)
   return redis.call('XADD', key, '*', unpack(flat))
 end
--- The task streams of a job: redo first, then bands from highest to lowest.
+-- Priority of an entry (0 for the predecessor's entries and for nonsense).
+local function priority_of(flat)
+  local p = tonumber(field(flat, 'priority')) or 0
+  if p < 0 or p > 10 or p ~= math.floor(p) then return 0 end
+  return p
+end
+-- Puts an entry back in the redo stream of its priority.
+local function redo(base, flat)
+  local p = priority_of(flat)
+  if p ~= 0 then redis.call('SADD', base .. ':bands', tostring(p)) end
+  return add_to(stream_of(base, 'r' .. p), flat)
+end
+-- The task streams of a job, highest priority first, redo before tasks: { band, key }.
 local function task_streams(base)
   local bands = redis.call('SMEMBERS', base .. ':bands')
   local seen, nums = { [0] = true }, { 0 }
@@ -99,8 +110,11 @@ local function task_streams(base)
     if n and not seen[n] then seen[n] = true; nums[#nums + 1] = n end
   end
   table.sort(nums, function(a, b) return a > b end)
-  local out = { { 'r', base .. ':redo' } }
-  for _, n in ipairs(nums) do out[#out + 1] = { tostring(n), stream_of(base, tostring(n)) } end
+  local out = {}
+  for _, n in ipairs(nums) do
+    out[#out + 1] = { 'r' .. n, stream_of(base, 'r' .. n) }
+    out[#out + 1] = { tostring(n), stream_of(base, tostring(n)) }
+  end
   return out
 end
 -- Our group's state on a stream: last delivered id, lag (false if unknown), pending; nil if none.
@@ -161,7 +175,7 @@ const PUBLISH = `
 local base, band = ARGV[1], ARGV[2]
 local key = stream_of(base, band)
 ensure_group(key)
-if band ~= 'r' then redis.call('SADD', base .. ':bands', band) end
+redis.call('SADD', base .. ':bands', band)
 local common = cjson.decode(ARGV[3])
 local entry = {
   'chunk_id', '', 'start_param', '', 'end_param', '', 'params_count', '',
@@ -177,81 +191,86 @@ return 1
 `;
 
 /**
- * plan: ARGV base, consumer, count, agingMs. Moves due retries to the redo stream and decides
- * where the next count entries come from: redo first, then the band whose oldest waiting entry
- * has the highest aged priority (priority + waited / agingMs), as many as beat the runner-up.
- * Returns JSON [next retry due in ms or -1, [[band, stream]…], [[band, stream, count]…]].
+ * claim: ARGV base, consumer, count, agingMs. Moves due retries to their redo stream, then claims
+ * (XREADGROUP … COUNT) up to count entries, each time from the stream whose oldest waiting entry
+ * has the highest aged priority (priority + waited / agingMs; on a tie the higher priority, then
+ * redo before new), as many as beat the runner-up. Returns JSON [next retry due in ms or -1,
+ * [[band, stream]…], [[band, id, fields]…]] (one JSON string decodes far faster in a worker than
+ * the same entries as RESP arrays).
  */
-const PLAN = `
+const CLAIM = `
 local base, consumer = ARGV[1], ARGV[2]
 local need, aging = tonumber(ARGV[3]), tonumber(ARGV[4])
-local delayed, redo = base .. ':delayed', base .. ':redo'
+local delayed = base .. ':delayed'
 local now = now_ms()
 redis.call('SADD', base .. ':consumers', consumer)
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 for _, member in ipairs(due) do
-  add_to(redo, cjson.decode(member))
+  redo(base, cjson.decode(member))
   redis.call('ZREM', delayed, member)
 end
 local streams = task_streams(base)
 for _, s in ipairs(streams) do
   if redis.call('EXISTS', s[2]) == 0 then ensure_group(s[2]) end
 end
-local plan, left = {}, need
-local function waiting(key)
-  local st = group_state(key)
+local function aged(c, id) return c.band + math.floor(math.max(0, now - id_ms(id)) / aging) end
+local function beats(a, b)
+  if a.aged ~= b.aged then return a.aged > b.aged end
+  if a.band ~= b.band then return a.band > b.band end
+  return a.redo and not b.redo
+end
+-- The stream's head (oldest undelivered entry) as a candidate, or nil.
+local function candidate(s)
+  local st = group_state(s[2])
   if not st then
-    ensure_group(key)
+    ensure_group(s[2])
     st = { last = '0-0', lag = false }
   end
   if st.lag == 0 then return nil end
-  return st
+  local h = redis.call('XRANGE', s[2], '(' .. st.last, '+', 'COUNT', 1)
+  if #h == 0 then return nil end
+  local c = { name = s[1], key = s[2], last = st.last, lag = st.lag }
+  c.redo = string.sub(s[1], 1, 1) == 'r'
+  c.band = tonumber(string.match(s[1], '%d+'))
+  c.aged = aged(c, h[1][1])
+  return c
 end
-local rs = waiting(redo)
-if rs then
-  local n = left
-  if rs.lag then n = math.min(n, rs.lag) end
-  plan[#plan + 1] = { 'r', redo, n }
-  left = left - n
-end
-if left > 0 then
+local claimed, left = {}, need
+for _ = 1, 4 do
+  if left <= 0 then break end
   local best, second = nil, nil
-  local function beats(a, b) return a.aged > b.aged or (a.aged == b.aged and a.band > b.band) end
-  for i = 2, #streams do
-    local st = waiting(streams[i][2])
-    if st then
-      local h = redis.call('XRANGE', streams[i][2], '(' .. st.last, '+', 'COUNT', 1)
-      if #h > 0 then
-        local band = tonumber(streams[i][1])
-        local c = { name = streams[i][1], key = streams[i][2], band = band, last = st.last, lag = st.lag }
-        c.aged = band + math.floor(math.max(0, now - id_ms(h[1][1])) / aging)
-        if not best or beats(c, best) then
-          second = best; best = c
-        elseif not second or beats(c, second) then
-          second = c
-        end
+  for _, s in ipairs(streams) do
+    local c = candidate(s)
+    if c then
+      if not best or beats(c, best) then
+        second = best; best = c
+      elseif not second or beats(c, second) then
+        second = c
       end
     end
   end
-  if best then
-    local count = left
-    if best.lag then count = math.min(count, best.lag) end
-    if second then
-      local rows = redis.call('XRANGE', best.key, '(' .. best.last, '+', 'COUNT', count)
-      local k = 0
-      for _, row in ipairs(rows) do
-        local e = { band = best.band, aged = best.band + math.floor(math.max(0, now - id_ms(row[1])) / aging) }
-        if beats(e, second) then k = k + 1 else break end
-      end
-      count = math.max(k, 1)
+  if not best then break end
+  local count = left
+  if best.lag then count = math.min(count, best.lag) end
+  if second then
+    local rows = redis.call('XRANGE', best.key, '(' .. best.last, '+', 'COUNT', count)
+    local k = 0
+    for _, row in ipairs(rows) do
+      local e = { band = best.band, redo = best.redo, aged = aged(best, row[1]) }
+      if beats(e, second) then k = k + 1 else break end
     end
-    plan[#plan + 1] = { best.name, best.key, count }
+    count = math.max(k, 1)
   end
+  local r = redis.pcall('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', count, 'STREAMS', best.key, '>')
+  if type(r) == 'table' and r.err then error(r.err) end
+  if not r then break end
+  for _, e in ipairs(r[1][2]) do claimed[#claimed + 1] = { best.name, e[1], e[2] } end
+  left = left - #r[1][2]
 end
 local next_due = -1
 local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
 if #first > 0 then next_due = math.max(0, tonumber(first[2]) - now) end
-return cjson.encode({ next_due, streams, plan })
+return cjson.encode({ next_due, streams, claimed })
 `;
 
 /**
@@ -331,7 +350,7 @@ return table.concat(out)
  */
 const NACK = `
 local base, job, consumer = ARGV[1], ARGV[2], ARGV[3]
-local stats, redo = base .. ':stats', base .. ':redo'
+local stats = base .. ':stats'
 local out = {}
 local zombies, retried = 0, 0
 local now = nil
@@ -349,7 +368,7 @@ for i = 4, #ARGV, 6 do
     redis.call('XACK', key, GROUP, id)
     local flat = with_fields(rows[1][2], { 'attempts', attempts, 'history', history, 'epoch', epoch })
     if action == 'release' then
-      add_to(redo, flat)
+      redo(base, flat)
       out[#out + 1] = 'l'
     elseif action == 'retry' then
       if not now then now = now_ms() end
@@ -358,7 +377,7 @@ for i = 4, #ARGV, 6 do
       out[#out + 1] = 'r'
     elseif action == 'split' then
       for _, part in ipairs(cjson.decode(extra)) do
-        add_to(redo, with_fields(part, { 'epoch', epoch }))
+        redo(base, with_fields(part, { 'epoch', epoch }))
       end
       out[#out + 1] = 's'
     else
@@ -406,7 +425,7 @@ export function script(body: string): ScriptSource {
 /** The hot-path scripts, by the command name they are defined under. */
 export const HOT_SCRIPTS = {
   ttgPublish: script(PUBLISH),
-  ttgPlan: script(PLAN),
+  ttgClaim: script(CLAIM),
   ttgGiveback: script(GIVEBACK),
   ttgAck: script(ACK),
   ttgNack: script(NACK),

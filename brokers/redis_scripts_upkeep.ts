@@ -12,14 +12,14 @@ import { HOT_SCRIPTS, script } from "./redis_scripts.ts";
  * JSON of the connection names alive now ("" when unknown). Takes over entries idle longer than
  * the lease (XAUTOCLAIM), and entries idle longer than `dead idle ms` held by a consumer of this
  * job whose connection is gone (a killed process); acknowledges them (their holder is fenced off)
- * and puts them in the redo stream as the next attempt, or dead-letters them (kind "expired")
+ * and puts them in the redo stream of their priority as the next attempt, or dead-letters them (kind "expired")
  * when that was the last attempt. Returns how many were taken over.
  */
 const RECLAIM = `
 local base, job, consumer = ARGV[1], ARGV[2], ARGV[3]
 local lease_ms, max_attempts, max = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local at, dead_idle, live_json = ARGV[7], tonumber(ARGV[8]), ARGV[9]
-local redo, consumers = base .. ':redo', base .. ':consumers'
+local consumers = base .. ':consumers'
 local streams = task_streams(base)
 local total = 0
 local function take_over(band, key, id, flat, reason, holder)
@@ -33,7 +33,7 @@ local function take_over(band, key, id, flat, reason, holder)
   if attempt >= max_attempts then
     dead_letter(base, job, flat, 'expired', reason, attempt, hjson, at, nil, epoch)
   else
-    add_to(redo, with_fields(flat, { 'attempts', tostring(attempt), 'history', hjson, 'epoch', tostring(epoch) }))
+    redo(base, with_fields(flat, { 'attempts', tostring(attempt), 'history', hjson, 'epoch', tostring(epoch) }))
   end
   total = total + 1
 end
@@ -167,9 +167,7 @@ for i = 2, #ARGV do
   if #rows == 1 and field(rows[1][2], 'kind') ~= 'malformed' then
     local ok, flat = pcall(cjson.decode, field(rows[1][2], 'fields') or '')
     if ok and type(flat) == 'table' and #flat > 0 then
-      local p = tonumber(field(flat, 'priority')) or 0
-      if p < 0 or p > 10 or p ~= math.floor(p) then p = 0 end
-      local band = tostring(p)
+      local band = tostring(priority_of(flat))
       add_to(stream_of(base, band), with_fields(flat, { 'attempts', '0', 'history', '[]' }))
       if band ~= '0' then redis.call('SADD', base .. ':bands', band) end
       redis.call('XDEL', dlq, ARGV[i])

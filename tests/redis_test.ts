@@ -11,6 +11,7 @@ import {
   type Broker,
   type ChunkResult,
   type ChunkTask,
+  type Delivery,
   EMPTY_STATS,
   formatChunkId,
   type StoredResult,
@@ -402,6 +403,43 @@ Deno.test({
       assert.deepEqual(band3, encodeTask(tasks[1]!));
     } finally {
       await broker.reset("job");
+      await broker.close();
+      await deleteKeys(client, prefix);
+      await client.quit();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "redis: a chunk coming back goes before new chunks of its priority, never above higher ones",
+  ignore: unreachable !== undefined,
+  async fn() {
+    const prefix = freshPrefix("prio");
+    const client = await rawClient();
+    const broker = await openRedisBroker({ url: REDIS_URL, keyPrefix: prefix });
+    const jobId = "job";
+    const next = async () => {
+      const [d] = await broker.pull({ jobId, max: 1, waitMs: 1000 });
+      assert.ok(d, "nothing to pull");
+      return d;
+    };
+    const release = (d: Delivery) =>
+      broker.nack([{ delivery: d, kind: "released", reason: "test", workerId: "w" }]);
+    try {
+      const tasks = makeTasks(jobId, 4);
+      await broker.publish([0, 10, 5, 5].map((priority, i) => ({ ...tasks[i]!, priority })));
+      const b = await next();
+      assert.equal(b.task.chunkId, "00001");
+      await release(b);
+      const c = await broker.pull({ jobId, max: 2, waitMs: 1000 });
+      assert.deepEqual(c.map((d) => d.task.chunkId), ["00001", "00002"]);
+      await release(c[1]!);
+      const order = [(await next()).task.chunkId, (await next()).task.chunkId];
+      order.push((await next()).task.chunkId);
+      assert.deepEqual(order, ["00002", "00003", "00000"]);
+    } finally {
+      await broker.reset(jobId);
       await broker.close();
       await deleteKeys(client, prefix);
       await client.quit();
