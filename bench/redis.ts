@@ -2,7 +2,7 @@
  * Redis section of `deno task bench` (issue 4 "Performance"), also runnable alone:
  *
  * ```sh
- * deno run -A bench/redis.ts --chunks 100000            # a private redis-server on a free port
+ * deno run -A bench/redis.ts --chunks 100000 --rounds 3  # a private redis-server on a free port
  * deno run -A bench/redis.ts --url redis://127.0.0.1:6379  # an existing Redis (own job ids, reset after)
  * ```
  *
@@ -37,6 +37,11 @@ export interface RedisBenchOptions {
   readonly url?: string;
   /** Skip the SIGKILL recovery figure. @default false */
   readonly skipRecovery?: boolean;
+  /**
+   * Rounds of (raw cycle, end to end), alternating; each figure is the median of its rounds, so
+   * a noisy neighbour on a shared machine skews both alike. @default 1
+   */
+  readonly rounds?: number;
 }
 
 /** Runs the Redis section and returns its rows. */
@@ -45,30 +50,39 @@ export async function benchRedis(options: RedisBenchOptions = {}): Promise<Bench
   const server = options.url ? undefined : await startRedisServer();
   const url = options.url ?? server!.url;
   try {
-    const raw = await rawRedisCycle(url, chunks);
-    const jobId = `bench-${crypto.randomUUID().slice(0, 8)}`;
-    let report;
-    try {
-      report = await runSweepBench({
-        backend: "redis",
-        chunks,
-        extraArgs: ["--broker-url", url, "--job-id", jobId, "--batch", "256"],
-      });
-    } finally {
-      await resetJob(url, jobId);
+    const rounds = Math.max(1, options.rounds ?? 1);
+    const raws: number[] = [];
+    const sweeps: number[] = [];
+    let peakRss = 0;
+    for (let round = 0; round < rounds; round++) {
+      raws.push(await rawRedisCycle(url, chunks));
+      const jobId = `bench-${crypto.randomUUID().slice(0, 8)}`;
+      try {
+        const report = await runSweepBench({
+          backend: "redis",
+          chunks,
+          extraArgs: ["--broker-url", url, "--job-id", jobId, "--batch", "256"],
+        });
+        sweeps.push(report.chunks_per_second);
+        peakRss = Math.max(peakRss, peakRssMb(report));
+      } finally {
+        await resetJob(url, jobId);
+      }
     }
     const where = server ? "private redis-server" : url.replace(/\/\/[^@/]*@/, "//***@");
+    const of = rounds > 1 ? `, median of ${rounds}` : "";
+    const raw = median(raws);
     const rows: BenchRow[] = [
       {
         section: "redis",
-        figure: `raw cycle, ${chunks} entries, one client (${where})`,
+        figure: `raw cycle, ${chunks} entries, one client (${where}${of})`,
         value: raw,
         unit: "entries/s",
       },
       {
         section: "redis",
-        figure: `no-op sweep, ${chunks} chunks × 10, 3 workers`,
-        value: report.chunks_per_second,
+        figure: `no-op sweep, ${chunks} chunks × 10, 3 workers${of}`,
+        value: median(sweeps),
         unit: "chunks/s",
         rawLimit: raw,
       },
@@ -85,7 +99,7 @@ export async function benchRedis(options: RedisBenchOptions = {}): Promise<Bench
     rows.push({
       section: "redis",
       figure: "worker peak RSS",
-      value: peakRssMb(report),
+      value: peakRss,
       unit: "MB",
     });
     return rows;
@@ -175,9 +189,16 @@ export async function recoveryAfterKill(
       );
     }
     while ((await broker.stats(jobId)).completed < chunks * 0.3) await sleep(20);
+    // Freeze the victim while it holds chunks, note them, then SIGKILL it.
+    const base = jobKeyBase("ttg", jobId);
+    let held = new Set<string>();
+    for (let tries = 0; held.size === 0 && tries < 200; tries++) {
+      workers[1]!.kill("SIGSTOP");
+      held = await heldChunks(client, base, "kill-1");
+      if (held.size === 0) workers[1]!.kill("SIGCONT");
+    }
     workers[1]!.kill("SIGKILL");
     const killedAt = Date.now();
-    const held = await heldChunks(client, jobKeyBase("ttg", jobId), "kill-1");
     for (;;) {
       const stats = await broker.stats(jobId);
       if (stats.completed + stats.deadLettered >= chunks) break;
@@ -245,6 +266,12 @@ async function resetJob(url: string, jobId: string): Promise<void> {
   }
 }
 
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -292,6 +319,7 @@ if (import.meta.main) {
       chunks: { type: "string", default: "100000" },
       url: { type: "string" },
       "skip-recovery": { type: "boolean", default: false },
+      rounds: { type: "string", default: "1" },
     },
   });
   const chunks = Number(values.chunks);
@@ -299,6 +327,11 @@ if (import.meta.main) {
     console.error(`bench: Invalid --chunks "${values.chunks}": expected a whole number above 0`);
     Deno.exit(2);
   }
-  const rows = await benchRedis({ chunks, url: values.url, skipRecovery: values["skip-recovery"] });
+  const rows = await benchRedis({
+    chunks,
+    url: values.url,
+    skipRecovery: values["skip-recovery"],
+    rounds: Number(values.rounds),
+  });
   console.log(renderTable(rows));
 }
