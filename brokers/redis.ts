@@ -73,6 +73,8 @@ import {
 import { type PullContext, pullDeliveries } from "./redis_pull.ts";
 import { type ScriptName, SCRIPTS } from "./redis_scripts_upkeep.ts";
 
+export type { RedisConnectionOptions } from "./redis_connection.ts";
+
 /** Options of {@linkcode openRedisBroker}. */
 export type RedisBrokerOptions =
   & RedisConnectionOptions

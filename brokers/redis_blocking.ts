@@ -11,8 +11,11 @@ import { GROUP } from "./redis_scripts.ts";
 
 /** An entry claimed by a read: its band (`r` or a priority), stream entry id and fields. */
 export interface ReadEntry {
+  /** `N` for the tasks stream of priority N, `rN` for its redo stream. */
   readonly band: string;
+  /** Stream entry id. */
   readonly id: string;
+  /** The entry's flat field list. */
   readonly fields: string[];
 }
 
@@ -36,6 +39,7 @@ export class BlockingReaders {
   #all = new Set<Reader>();
   #closed = false;
 
+  /** Blocking reads for `consumer`; `main` sends CLIENT UNBLOCK, `target` opens connections. */
   constructor(main: Redis, target: RedisTarget, consumer: string) {
     this.#main = main;
     this.#target = target;

@@ -110,6 +110,7 @@ export function encodeTask(task: ChunkTask): string[] {
 
 /** Tasks of one band that share every field but their range, in the publish script's format. */
 export interface PublishBatch {
+  /** The tasks' priority. */
   readonly band: string;
   /** JSON [total_params, total_chunks, created_at, job_id, handler, args, divisible]. */
   readonly common: string;

@@ -28,7 +28,9 @@ export interface RedisConnectionOptions {
 
 /** Where a connection goes, for messages: `127.0.0.1:6379`. */
 export interface RedisTarget {
+  /** `host:port`, for messages (never the credentials). */
   readonly where: string;
+  /** Options of every ioredis connection to it. */
   readonly options: RedisOptions;
 }
 

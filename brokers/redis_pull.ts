@@ -15,19 +15,27 @@ import { arrayOf, type RedisAccess } from "./redis_reads.ts";
 
 /** What a pull needs of the broker. */
 export interface PullContext {
+  /** The main connection and the scripts. */
   readonly access: RedisAccess;
+  /** Connections for blocking reads. */
   readonly readers: BlockingReaders;
+  /** The broker's options (consumer id, aging, attempts). */
   readonly options: BrokerOptions;
+  /** True once the broker is closed: an empty pull ends. */
   isClosed(): boolean;
 }
 
 /** One pull of one job. */
 export interface PullRequest {
+  /** Key base of the job (redis_codec.ts `jobKeyBase`). */
   readonly base: string;
+  /** The job whose chunks are pulled. */
   readonly jobId: string;
+  /** Most deliveries to return. */
   readonly max: number;
   /** `performance.now()` time after which an empty pull returns. */
   readonly deadline: number;
+  /** Ends the wait early. */
   readonly signal?: AbortSignal;
 }
 

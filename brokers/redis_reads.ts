@@ -12,7 +12,9 @@ import type { ScriptName } from "./redis_scripts_upkeep.ts";
 
 /** What the reads need of the broker: its connection and its scripts. */
 export interface RedisAccess {
+  /** The main connection. */
   readonly redis: Redis;
+  /** Runs a broker script (EVALSHA, loading it when Redis lost it). */
   script(name: ScriptName, args: (string | number)[]): Promise<unknown>;
 }
 

@@ -413,7 +413,9 @@ return table.concat(out)
 
 /** A Lua script for ioredis `defineCommand`. */
 export interface ScriptSource {
+  /** Keys passed apart from ARGV: none (scripts derive key names from the key base). */
   readonly numberOfKeys: 0;
+  /** The Lua source, shared helpers included. */
   readonly lua: string;
 }
 

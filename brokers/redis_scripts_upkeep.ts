@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { HOT_SCRIPTS, script } from "./redis_scripts.ts";
+import { HOT_SCRIPTS, script, type ScriptSource } from "./redis_scripts.ts";
 
 /**
  * reclaim: ARGV base, job id, consumer, lease ms, max attempts, max, now (ISO), dead idle ms,
@@ -188,7 +188,10 @@ export const UPKEEP_SCRIPTS = {
 } as const;
 
 /** Every script of the broker, by the command name it is defined under. */
-export const SCRIPTS = { ...HOT_SCRIPTS, ...UPKEEP_SCRIPTS } as const;
+export const SCRIPTS: Readonly<Record<ScriptName, ScriptSource>> = {
+  ...HOT_SCRIPTS,
+  ...UPKEEP_SCRIPTS,
+};
 
 /** Name of a broker script. */
-export type ScriptName = keyof typeof SCRIPTS;
+export type ScriptName = keyof typeof HOT_SCRIPTS | keyof typeof UPKEEP_SCRIPTS;
