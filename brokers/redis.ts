@@ -53,6 +53,7 @@ import {
   publishBatches,
 } from "./redis_codec.ts";
 import {
+  abortable,
   connectionName,
   connectRedis,
   interpretError,
@@ -95,6 +96,8 @@ const PUBLISH_BATCH = 2000;
  * this long (at most a third of the lease), instead of waiting for the whole lease.
  */
 const DEAD_CONSUMER_IDLE_MS = 1000;
+/** How long close() waits for pending replies before dropping the connection. */
+const QUIT_WAIT_MS = 1000;
 
 const NACK_OUTCOMES: Record<string, NackOutcome> = {
   l: "released",
@@ -148,6 +151,8 @@ class RedisBroker implements Broker {
   #puller: PullContext;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** Aborted by close(): calls still waiting on Redis end at once. */
+  #closeSignal = new AbortController();
 
   constructor(redis: Redis, target: RedisTarget, prefix: string, options: BrokerOptions) {
     this.#redis = redis;
@@ -326,9 +331,16 @@ class RedisBroker implements Broker {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closeSignal.abort(this.#closedError("finish a call"));
     this.#closing ??= (async () => {
       this.#readers.close();
-      await this.#redis.quit().catch(() => this.#redis.disconnect());
+      // QUIT waits for pending replies; a Redis that stopped answering gets a second, then none.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waited = new Promise<void>((resolve) => timer = setTimeout(resolve, QUIT_WAIT_MS));
+      const quit = this.#redis.status === "ready" ? this.#redis.quit() : Promise.resolve("");
+      await Promise.race([quit.catch(() => {}), waited]);
+      clearTimeout(timer);
+      this.#redis.disconnect();
     })();
     await this.#closing;
   }
@@ -378,7 +390,7 @@ class RedisBroker implements Broker {
     this.#checkOpen(action);
     assertJobId(jobId);
     try {
-      return await fn(jobKeyBase(this.#prefix, jobId));
+      return await abortable(fn(jobKeyBase(this.#prefix, jobId)), this.#closeSignal.signal);
     } catch (error) {
       if (this.#closed && quietOnClose) return [] as T;
       if (this.#closed) throw this.#closedError(action, error);

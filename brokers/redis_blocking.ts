@@ -6,7 +6,7 @@
  * @module
  */
 import type { Redis } from "ioredis";
-import { connectionName, connectRedis, type RedisTarget } from "./redis_connection.ts";
+import { abortable, connectionName, connectRedis, type RedisTarget } from "./redis_connection.ts";
 import { GROUP } from "./redis_scripts.ts";
 
 /** An entry claimed by a read: its band (`r` or a priority), stream entry id and fields. */
@@ -37,7 +37,7 @@ export class BlockingReaders {
   #consumer: string;
   #idle: Reader[] = [];
   #all = new Set<Reader>();
-  #closed = false;
+  #closed = new AbortController();
 
   /** Blocking reads for `consumer`; `main` sends CLIENT UNBLOCK, `target` opens connections. */
   constructor(main: Redis, target: RedisTarget, consumer: string) {
@@ -68,10 +68,12 @@ export class BlockingReaders {
     };
     signal?.addEventListener("abort", unblock, { once: true });
     try {
-      reader.id ??= Number(await reader.client.call("CLIENT", "ID"));
+      reader.id ??= Number(
+        await abortable(reader.client.call("CLIENT", "ID"), this.#closed.signal),
+      );
       if (signal?.aborted) return [];
       const keys = streams.map(([, key]) => key);
-      const reply = await reader.client.call(
+      const command = reader.client.call(
         "XREADGROUP",
         "GROUP",
         GROUP,
@@ -83,7 +85,8 @@ export class BlockingReaders {
         "STREAMS",
         ...keys,
         ...keys.map(() => ">"),
-      ) as XReadReply;
+      ) as Promise<XReadReply>;
+      const reply = await abortable(command, this.#closed.signal);
       if (!reply) return [];
       const byKey = new Map(reply.map(([key, entries]) => [key, entries]));
       const out: ReadEntry[] = [];
@@ -101,7 +104,7 @@ export class BlockingReaders {
 
   /** Disconnects every connection; reads in progress fail with a closed connection. */
   close(): void {
-    this.#closed = true;
+    this.#closed.abort(new Error("Connection is closed."));
     for (const reader of this.#all) reader.client.disconnect();
     this.#all.clear();
     this.#idle = [];
@@ -113,7 +116,7 @@ export class BlockingReaders {
     const client = await connectRedis(this.#target, connectionName(this.#consumer, "block"));
     const reader: Reader = { client, id: undefined };
     client.on("reconnecting", () => reader.id = undefined);
-    if (this.#closed) {
+    if (this.#closed.signal.aborted) {
       client.disconnect();
       throw new Error("Connection is closed.");
     }
@@ -122,7 +125,7 @@ export class BlockingReaders {
   }
 
   #release(reader: Reader): void {
-    if (this.#closed || !this.#all.has(reader)) {
+    if (this.#closed.signal.aborted || !this.#all.has(reader)) {
       reader.client.disconnect();
       return;
     }

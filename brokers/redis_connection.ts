@@ -118,18 +118,46 @@ export async function liveConnectionNames(client: Redis): Promise<string[] | und
 export async function connectRedis(target: RedisTarget, name: string): Promise<Redis> {
   const client = new Redis({ ...target.options, connectionName: name });
   // Errors surface through the commands that fail; without a listener ioredis logs them.
-  client.on("error", () => {});
+  let socketError: unknown;
+  client.on("error", (error) => socketError ??= error);
   try {
     await client.connect();
     return client;
   } catch (error) {
     client.disconnect();
+    const cause = socketError ?? error;
     throw new BrokerError(
       "UNAVAILABLE",
-      `Cannot reach Redis at ${target.where}: ${errorMessage(error)}`,
-      { cause: error },
+      `Cannot reach Redis at ${target.where}: ${errorMessage(cause)}`,
+      { cause },
     );
   }
+}
+
+/**
+ * Settles like `promise`, or rejects with the signal's reason once `signal` aborts. ioredis never
+ * settles the commands of a connection closed while it was reconnecting; this keeps a closed
+ * broker's calls from hanging on them.
+ */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** True when a Redis error says the consumer group (or its stream) is missing. */

@@ -673,6 +673,34 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "redis: close() while Redis is down ends waiting calls at once, then calls fail with CLOSED",
+  ignore: !hasRedisServer,
+  async fn() {
+    const server = await PrivateRedis.start((port, dir) => plainRedis(port, dir));
+    try {
+      const broker = await openRedisBroker({ url: `redis://127.0.0.1:${server.port}` });
+      const pulling = broker.pull({ jobId: "down", max: 1, waitMs: 5000 });
+      await sleep(200);
+      await server.kill("SIGKILL");
+      const stats = broker.stats("down").then(() => "answered", (e) => e.code);
+      await sleep(200);
+      const t0 = performance.now();
+      await broker.close();
+      assert.deepEqual(await pulling, []);
+      assert.equal(await stats, "CLOSED");
+      assert.ok(performance.now() - t0 < 2000, "close() waited for Redis");
+      await assert.rejects(
+        () => broker.stats("down"),
+        (e: unknown) => e instanceof BrokerError && e.code === "CLOSED",
+      );
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "redis: rediss:// with an ACL user and password from the URL (and a wrong password fails)",
   ignore: !hasRedisServer || !hasOpenssl,
   async fn() {
