@@ -8,7 +8,9 @@
  *
  * Figures, measured in one run against one Redis:
  * - raw cycle: one ioredis client pipelines XADD of N entries (the fields of a real chunk) in
- *   batches of 100, then XREADGROUP COUNT 100 + XACK until drained; entries/s over both phases;
+ *   batches of 100, then XREADGROUP COUNT 100 + XACK until drained; entries/s over both phases
+ *   (the same cycle with 1-field entries is shown too, for scale: the chunk's fields cost about
+ *   half the raw speed);
  * - end to end: `ttg run --backend redis` no-op sweep of N chunks × 10 parameters with 3 worker
  *   processes (enqueue → result stored → ack), chunks/s, beside the raw cycle;
  * - recovery: seconds from SIGKILL of one of 3 `ttg worker` processes (default lease and
@@ -52,10 +54,12 @@ export async function benchRedis(options: RedisBenchOptions = {}): Promise<Bench
   try {
     const rounds = Math.max(1, options.rounds ?? 1);
     const raws: number[] = [];
+    const tiny: number[] = [];
     const sweeps: number[] = [];
     let peakRss = 0;
     for (let round = 0; round < rounds; round++) {
       raws.push(await rawRedisCycle(url, chunks));
+      tiny.push(await rawRedisCycle(url, chunks, ["chunk_id", formatChunkId(42)]));
       const jobId = `bench-${crypto.randomUUID().slice(0, 8)}`;
       try {
         const report = await runSweepBench({
@@ -77,6 +81,12 @@ export async function benchRedis(options: RedisBenchOptions = {}): Promise<Bench
         section: "redis",
         figure: `raw cycle, ${chunks} entries, one client (${where}${of})`,
         value: raw,
+        unit: "entries/s",
+      },
+      {
+        section: "redis",
+        figure: `raw cycle with 1-field entries instead (for scale)${of}`,
+        value: median(tiny),
         unit: "entries/s",
       },
       {
@@ -108,12 +118,19 @@ export async function benchRedis(options: RedisBenchOptions = {}): Promise<Bench
   }
 }
 
-/** The raw cycle of one client: entries per second over the XADD and XREADGROUP+XACK phases. */
-export async function rawRedisCycle(url: string, entries: number): Promise<number> {
+/**
+ * The raw cycle of one client: entries per second over the XADD and XREADGROUP+XACK phases. The
+ * entries carry the fields of a real chunk (13 pairs) unless `fields` says otherwise.
+ */
+export async function rawRedisCycle(
+  url: string,
+  entries: number,
+  fields?: readonly string[],
+): Promise<number> {
   const client = new Redis(url, { lazyConnect: true, protocol: 2 });
   await client.connect();
   const key = `ttgbench-raw-${crypto.randomUUID().slice(0, 8)}`;
-  const fields = encodeTask({
+  const entry = fields ?? encodeTask({
     jobId: "bench",
     chunkId: formatChunkId(42),
     handler: "ttg.sweep",
@@ -131,7 +148,7 @@ export async function rawRedisCycle(url: string, entries: number): Promise<numbe
     const t0 = performance.now();
     for (let i = 0; i < entries; i += 100) {
       const pipeline = client.pipeline();
-      for (let j = i; j < Math.min(entries, i + 100); j++) pipeline.xadd(key, "*", ...fields);
+      for (let j = i; j < Math.min(entries, i + 100); j++) pipeline.xadd(key, "*", ...entry);
       await pipeline.exec();
     }
     let drained = 0;
