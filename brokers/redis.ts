@@ -5,12 +5,16 @@
  * workers can share one Redis during a migration. Key layout: redis_scripts.ts; entry formats:
  * redis_codec.ts.
  *
- * A pull is a small planning script (due retries, priority bands with aging) and a pipelined
- * XREADGROUP … COUNT; every other per-batch step is one Lua script (one round trip): ack + store
- * results, nack, extend, reclaim, stats. A claim's fencing epoch is its entry's carried epoch + 1;
- * ack, nack and extend are rejected as `zombie` once the entry is no longer pending for the
- * consumer (a reclaim acknowledged it). Waiting for work is a blocking XREADGROUP on a dedicated
- * connection, cut short by the pull's AbortSignal (CLIENT UNBLOCK).
+ * Every per-batch step is one Lua script (one round trip): claim (due retries, priority bands with
+ * aging, XREADGROUP … COUNT, entries returned as one JSON string), ack + store results, nack,
+ * extend, reclaim, stats. A claim's fencing epoch is its entry's carried epoch + 1; ack, nack and
+ * extend are rejected as `zombie` once the entry is no longer pending for the consumer (a reclaim
+ * acknowledges the entries it takes over). Reclaim takes entries idle past the lease
+ * (XAUTOCLAIM), and sooner (a third of the lease, at most 1 s) those of a consumer whose
+ * connection is gone from CLIENT LIST, so a killed worker's chunks come back in about a second.
+ * Waiting for work is a blocking XREADGROUP on a dedicated connection, cut short by the pull's
+ * AbortSignal (CLIENT UNBLOCK). Lost connections are retried with backoff (50 ms doubling to
+ * 2 s); commands wait for the reconnect, and a resent ack is recognised and answered `stored`.
  *
  * @example
  * ```ts ignore
