@@ -117,16 +117,18 @@ function workerScript(path: string, jobId: string, consumerId: string): string {
     JSON.stringify(consumerId)
   } });
     const jobId = ${JSON.stringify(jobId)};
-    await broker.pull({ jobId, waitMs: 0 });
+    // Registers this consumer; it may already claim a chunk if the parent published meanwhile.
+    let batch = await broker.pull({ jobId, max: 5, waitMs: 0 });
     const seen = [];
     for (let waitMs = 20_000;; waitMs = 500) {
-      const batch = await broker.pull({ jobId, max: 5, waitMs });
+      if (batch.length === 0) batch = await broker.pull({ jobId, max: 5, waitMs });
       if (batch.length === 0) break;
       seen.push(...batch.map((d) => d.task.chunkId));
       await new Promise((resolve) => setTimeout(resolve, 10));
       await broker.ack(batch.map((delivery) => ({ delivery, result: {
         value: null, params: 10, workerId: ${JSON.stringify(consumerId)}, durationMs: 0,
         completedAt: new Date().toISOString() } })));
+      batch = [];
     }
     await broker.close();
     console.log(JSON.stringify(seen));
