@@ -107,13 +107,14 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
         `Invalid --job-id "${settings.jobId}": that job already exists (use a new id, or ttg reset --job-id ${settings.jobId})`,
       );
     }
-    await broker.publish(plan.tasks);
+    // Workers start while the chunks are published: their startup overlaps the publishing.
     const env: Record<string, string> = settings.brokerUrl
       ? { TTG_BROKER_URL: settings.brokerUrl }
       : {};
     for (let i = 0; i < settings.workers; i++) {
       workers.push(new WorkerProcess(`worker-${i}`, workerArgs(settings, `worker-${i}`), env));
     }
+    await broker.publish(plan.tasks);
     const exited = new Set<WorkerProcess>();
     for (const w of workers) void w.status.then(() => exited.add(w));
     let killed = 0;
@@ -140,8 +141,10 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
           `Fault demo: SIGKILLed ${victim.id} (pid ${victim.pid}) at ${done}/${plan.record.totalChunks} chunks`,
         );
       }
+      // Drained: nothing left, and either every planned chunk is accounted for or (bisection
+      // changes the count) the queue stayed empty for two polls.
       drainedPolls = remaining(stats) === 0 && done > 0 ? drainedPolls + 1 : 0;
-      if (drainedPolls >= 2) break;
+      if (drainedPolls >= 2 || (drainedPolls === 1 && done >= plan.record.totalChunks)) break;
       if (exited.size === workers.length) {
         const tail = workers.flatMap((w) => w.stderrTail.slice(-3)).join("\n");
         throw new TtgError("UNAVAILABLE", `All workers exited before the job was done:\n${tail}`);
