@@ -99,7 +99,8 @@ export async function serveWorker(
       minSplit: settings.minSplit,
     });
     const report = await worker.run(signal);
-    log.info("COMPLETED", { ...report });
+    const { workerId: _, durationMs, ...counts } = report; // the logger adds worker_id
+    log.info("COMPLETED", { ...counts, durationMs: Math.round(durationMs) });
     return { ...report, peakRssBytes: peakRssBytes(), execution: executor.mode };
   } finally {
     await broker.close();
