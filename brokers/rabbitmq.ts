@@ -10,7 +10,7 @@
  *   confirmed, and on the very channel that received it.
  * - **Leases are the connection**: RabbitMQ requeues a dead consumer's unacked deliveries as soon
  *   as its connection drops (a SIGKILLed process: at once; a frozen one: after two missed
- *   heartbeats). A live consumer's delivery is never taken away, so `extend()` has nothing to renew.
+ *   heartbeats, and the heartbeat is half the lease). A live consumer's delivery is never taken away, so `extend()` has nothing to renew.
  *   A delivery's `receipt` names the connection generation that holds it; ack, nack or extend of a
  *   delivery whose connection is gone is a `zombie` (counted), and a zombie publishes nothing: a
  *   result is published on the holding channel before the ack, so it exists only if the delivery

@@ -32,8 +32,14 @@ export interface RabbitConnectionOptions {
   readonly url?: string;
   /** TLS options for `amqps://`. */
   readonly tls?: RabbitTlsOptions;
-  /** AMQP heartbeat: a silent peer is declared dead after about two of these. @default 5 */
+  /**
+   * AMQP heartbeat: a silent peer is declared dead after about two of these, and its unacked
+   * deliveries go back to the queue. This is the RabbitMQ broker's lease, so by default it is half
+   * of `leaseMs` (rounded up to whole seconds) when a lease is given, else 5.
+   */
   readonly heartbeatSeconds?: number;
+  /** The lease the heartbeat follows when `heartbeatSeconds` is not given. */
+  readonly leaseMs?: number;
   /** How long to wait for a connection (first connect, and an operation during a reconnect). @default 10000 */
   readonly connectTimeoutMs?: number;
 }
@@ -77,7 +83,10 @@ export function rabbitTarget(options: RabbitConnectionOptions): RabbitTarget {
     password = "guest";
   }
   const port = url.port ? Number(url.port) : url.protocol === "amqps:" ? 5671 : 5672;
-  const heartbeat = options.heartbeatSeconds ?? 5;
+  const heartbeat = options.heartbeatSeconds ??
+    (options.leaseMs !== undefined && options.leaseMs > 0
+      ? Math.max(1, Math.ceil(options.leaseMs / 2000))
+      : 5);
   if (!(Number.isInteger(heartbeat) && heartbeat >= 0)) {
     throw ConfigError.invalid("heartbeatSeconds", heartbeat, "a whole number of seconds");
   }
