@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { openBroker } from "../brokers/open.ts";
-import { spawnTtg, tempDir, ttg, until } from "./helpers.ts";
+import { tempDir, ttg } from "./helpers.ts";
+import { assertPausedWorkerCannotCommit } from "./zombie_scenario.ts";
 
 Deno.test("ttg run --fault-demo --json: one worker SIGKILLed at ~30%, every chunk counted once, sum 5000355.0", async () => {
   await using dir = await tempDir();
@@ -97,67 +98,15 @@ Deno.test("ttg submit is idempotent, and status/results/dlq/reset read the job",
 Deno.test("a paused worker (SIGSTOP past its lease) cannot commit after SIGCONT: its completion is a counted zombie", async () => {
   await using dir = await tempDir();
   const db = `${dir.path}/ttg.db`;
-  const base = ["--sqlite-path", db, "--job-id", "zombie", "--lease-ms", "1000"];
-  // One chunk of 10 parameters × 150 ms = 1.5 s of work.
-  assert.equal(
-    (await ttg(["submit", ...base, "--params", "10", "--chunk-size", "10", "--work-ms", "150"]))
-      .code,
-    0,
-  );
-  const broker = await openBroker({ backend: "sqlite", sqlitePath: db, consumerId: "observer" });
-  const paused = spawnTtg([
-    "worker",
-    ...base,
-    "--heartbeat-ms",
-    "200",
-    "--worker-id",
-    "paused",
-    "--idle-timeout",
-    "0",
-    "--report-json",
-  ]);
+  const observer = await openBroker({ backend: "sqlite", sqlitePath: db, consumerId: "observer" });
   try {
-    await until(
-      async () => (await broker.stats("zombie")).inFlight === 1 || undefined,
-      15_000,
-      "the first worker to claim the chunk",
-    );
-    Deno.kill(paused.pid, "SIGSTOP");
-    const rescuer = await ttg([
-      "worker",
-      ...base,
-      "--heartbeat-ms",
-      "200",
-      "--worker-id",
-      "rescuer",
-      "--idle-timeout",
-      "0.5",
-      "--report-json",
-    ]);
-    assert.equal(rescuer.code, 0, rescuer.stderr);
-    assert.equal(JSON.parse(rescuer.stdout.trim().split("\n").pop()!).chunks, 1);
-    Deno.kill(paused.pid, "SIGCONT");
-    await until(
-      async () => (await broker.stats("zombie")).zombies >= 1 || undefined,
-      10_000,
-      "the zombie's rejected commit",
-    );
-    Deno.kill(paused.pid, "SIGTERM");
-    const out = await paused.output();
-    const report = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
-    assert.equal(report.chunks, 0, "the paused worker's result was counted");
-    assert.ok(report.zombies >= 1);
-    const results = await broker.results("zombie");
-    assert.equal(results.length, 1);
-    assert.equal(results[0]!.workerId, "rescuer");
-    const stats = await broker.stats("zombie");
-    assert.equal(stats.completed, 1);
-    assert.equal(stats.duplicates, 0);
+    await assertPausedWorkerCannotCommit({
+      brokerArgs: ["--sqlite-path", db, "--job-id", "zombie"],
+      jobId: "zombie",
+      observer,
+      leaseMs: 1000,
+    });
   } finally {
-    try {
-      Deno.kill(paused.pid, "SIGKILL");
-    } catch { /* exited */ }
-    await paused.status;
-    await broker.close();
+    await observer.close();
   }
 });

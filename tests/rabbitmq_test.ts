@@ -16,7 +16,8 @@ import { holderScript } from "../bench/rabbitmq.ts";
 import { computeRange } from "../jobs/sweep.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
 import { declareLegacyTopology } from "./fixtures/legacy_rabbitmq_worker.ts";
-import { spawnTtg, ttg, until } from "./helpers.ts";
+import { until } from "./helpers.ts";
+import { assertPausedWorkerCannotCommit } from "./zombie_scenario.ts";
 
 export const AMQP_URL = Deno.env.get("AMQP_URL") ?? (() => {
   const user = Deno.env.get("RABBITMQ_USER") ?? "guest";
@@ -494,55 +495,16 @@ rabbitTest(
   "a worker paused past its lease (SIGSTOP) loses its connection and cannot commit after SIGCONT",
   async () => {
     const jobId = `zombie-${crypto.randomUUID().slice(0, 8)}`;
-    // Lease 2 s: the AMQP heartbeat is 1 s, so RabbitMQ drops a frozen worker after about 2 s.
-    const common = ["--backend", "rabbitmq", "--broker-url", AMQP_URL, "--job-id", jobId];
-    const leased = [...common, "--lease-ms", "2000", "--heartbeat-ms", "500", "--report-json"];
-    // One chunk of 10 parameters × 300 ms = 3 s of work.
-    const submit = await ttg(["submit", ...common, "--params", "10", "--chunk-size", "10"]
-      .concat(["--work-ms", "300"]));
-    assert.equal(submit.code, 0, submit.stderr);
     const observer = await openRabbitBroker({ url: AMQP_URL, consumerId: "observer" });
-    const paused = spawnTtg(["worker", ...leased, "--worker-id", "paused", "--idle-timeout", "0"]);
-    let rescuer: Deno.ChildProcess | undefined;
     try {
-      await until(
-        async () => (await observer.stats(jobId)).inFlight === 1 || undefined,
-        15_000,
-        "the first worker to take the chunk",
-      );
-      Deno.kill(paused.pid, "SIGSTOP");
-      rescuer = spawnTtg(["worker", ...leased, "--worker-id", "rescuer", "--idle-timeout", "0"]);
-      await until(
-        async () => (await observer.results(jobId)).length === 1 || undefined,
-        20_000,
-        "the rescuer to complete the chunk once RabbitMQ dropped the frozen worker",
-      );
-      Deno.kill(paused.pid, "SIGCONT");
-      await until(
-        async () => (await observer.stats(jobId)).zombies >= 1 || undefined,
-        15_000,
-        "the zombie's rejected commit",
-      );
-      for (const worker of [paused, rescuer]) Deno.kill(worker.pid, "SIGTERM");
-      const [pausedOut, rescuerOut] = await Promise.all([paused.output(), rescuer.output()]);
-      const lastJson = (out: Deno.CommandOutput) =>
-        JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
-      const pausedReport = lastJson(pausedOut);
-      assert.equal(pausedReport.chunks, 0, "the paused worker's result was counted");
-      assert.ok(pausedReport.zombies >= 1);
-      assert.equal(lastJson(rescuerOut).chunks, 1);
-      const results = await observer.results(jobId);
-      assert.deepEqual(results.map((r) => r.workerId), ["rescuer"]);
-      const stats = await observer.stats(jobId);
-      assert.equal(stats.completed, 1);
-      assert.equal(stats.duplicates, 0);
+      // Lease 2 s: the AMQP heartbeat is 1 s, so RabbitMQ drops a frozen worker after about 2 s.
+      await assertPausedWorkerCannotCommit({
+        brokerArgs: ["--backend", "rabbitmq", "--broker-url", AMQP_URL, "--job-id", jobId],
+        jobId,
+        observer,
+        leaseMs: 2000,
+      });
     } finally {
-      for (const worker of [paused, rescuer]) {
-        try {
-          if (worker) Deno.kill(worker.pid, "SIGKILL");
-        } catch { /* exited */ }
-      }
-      await Promise.all([paused.status, rescuer?.status]);
       await observer.reset(jobId).catch(() => {});
       await observer.close();
     }

@@ -28,6 +28,7 @@ import { InlineExecutor } from "../workers/executor.ts";
 import { silentLogger } from "../workers/log.ts";
 import { TtgWorker } from "../workers/worker.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
+import { assertPausedWorkerCannotCommit } from "./zombie_scenario.ts";
 
 const REDIS_URL = Deno.env.get("REDIS_URL") ??
   `redis://${Deno.env.get("REDIS_HOST") ?? "127.0.0.1"}:${Deno.env.get("REDIS_PORT") ?? "6379"}`;
@@ -865,67 +866,15 @@ Deno.test({
   async fn() {
     const server = await PrivateRedis.start(plainRedis);
     const url = `redis://127.0.0.1:${server.port}`;
-    const base = ["--backend", "redis", "--broker-url", url, "--job-id", "zombie", "--lease-ms"];
-    const common = [...base, "1000", "--heartbeat-ms", "200"];
-    const submit = await ttg([
-      "submit",
-      ...base,
-      "1000",
-      "--params",
-      "10",
-      "--chunk-size",
-      "10",
-      "--work-ms",
-      "150",
-    ]);
-    assert.equal(submit.code, 0, submit.stderr);
     const observer = await openRedisBroker({ url, consumerId: "observer" });
-    const paused = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--config", CONFIG, CLI, "worker", ...common, "--worker-id", "paused"]
-        .concat(["--idle-timeout", "0", "--report-json"]),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
     try {
-      await waitFor(
-        async () => (await observer.stats("zombie")).inFlight === 1,
-        15_000,
-        "the first worker to claim the chunk",
-      );
-      Deno.kill(paused.pid, "SIGSTOP");
-      const rescuer = await ttg([
-        "worker",
-        ...common,
-        "--worker-id",
-        "rescuer",
-        "--idle-timeout",
-        "0.5",
-        "--report-json",
-      ]);
-      assert.equal(rescuer.code, 0, rescuer.stderr);
-      assert.equal(JSON.parse(rescuer.stdout.trim().split("\n").pop()!).chunks, 1);
-      Deno.kill(paused.pid, "SIGCONT");
-      await waitFor(
-        async () => (await observer.stats("zombie")).zombies >= 1,
-        10_000,
-        "the zombie's rejected commit",
-      );
-      Deno.kill(paused.pid, "SIGTERM");
-      const out = await paused.output();
-      const report = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
-      assert.equal(report.chunks, 0, "the paused worker's result was counted");
-      assert.ok(report.zombies >= 1);
-      const results = await observer.results("zombie");
-      assert.deepEqual(results.map((r) => r.workerId), ["rescuer"]);
-      const stats = await observer.stats("zombie");
-      assert.equal(stats.completed, 1);
-      assert.equal(stats.duplicates, 0);
+      await assertPausedWorkerCannotCommit({
+        brokerArgs: ["--backend", "redis", "--broker-url", url, "--job-id", "zombie"],
+        jobId: "zombie",
+        observer,
+        leaseMs: 1000,
+      });
     } finally {
-      try {
-        Deno.kill(paused.pid, "SIGKILL");
-      } catch { /* exited */ }
-      await paused.status;
       await observer.close();
       await server.stop();
     }

@@ -9,12 +9,11 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { BrokerError, ConfigError, TtgError } from "../brokers/errors.ts";
-import { planSweep } from "../jobs/plan.ts";
 import { loadJob } from "../jobs/load.ts";
 import { createLogger } from "./log.ts";
 import { ProgressReporter } from "./progress.ts";
 import { buildReport, formatReport, readSnapshot } from "./report.ts";
-import { runJob, withBroker } from "./run.ts";
+import { planFor, runJob, withBroker } from "./run.ts";
 import { serveWorker } from "./serve.ts";
 import { type FlagValues, processEnv, redact, resolveSettings, type Settings } from "./settings.ts";
 import { runStatic } from "./static_mode.ts";
@@ -179,15 +178,7 @@ export function buildProgram(): Command {
     .action(async (flags: Flags) => {
       const settings = resolveSettings(flags);
       const { job } = await loadJob(settings.jobModule || undefined);
-      const plan = planSweep({
-        jobId: settings.jobId,
-        handler: job.name,
-        params: settings.params,
-        chunkSize: settings.chunkSize,
-        args: { work_ms: settings.workMs, fault_rate: settings.faultRate },
-        priority: settings.priority,
-        divisible: !job.indivisible,
-      });
+      const plan = planFor(settings, job);
       await withBroker(settings, async (broker) => {
         const created = await broker.createJob(plan.record);
         if (created) await broker.publish(plan.tasks);

@@ -8,7 +8,8 @@
 import type { Broker, BrokerStats } from "../brokers/contract.ts";
 import { ConfigError, TtgError } from "../brokers/errors.ts";
 import { loadJob } from "../jobs/load.ts";
-import { planSweep } from "../jobs/plan.ts";
+import { planSweep, type SweepPlan } from "../jobs/plan.ts";
+import type { Job } from "../jobs/define_job.ts";
 import { wait } from "./periodic.ts";
 import { ProgressReporter } from "./progress.ts";
 import { buildReport, type JobReport, readSnapshot, type WorkerLine } from "./report.ts";
@@ -77,6 +78,19 @@ function remaining(stats: BrokerStats): number {
   return stats.ready + stats.inFlight + stats.delayed;
 }
 
+/** The sweep that the settings describe, for `job`: what `ttg run` and `ttg submit` publish. */
+export function planFor(settings: Settings, job: Job): SweepPlan {
+  return planSweep({
+    jobId: settings.jobId,
+    handler: job.name,
+    params: settings.params,
+    chunkSize: settings.chunkSize,
+    args: { work_ms: settings.workMs, fault_rate: settings.faultRate },
+    priority: settings.priority,
+    divisible: !job.indivisible,
+  });
+}
+
 /** Runs a whole sweep locally and returns its report. */
 export async function runJob(settings: Settings, options: RunOptions = {}): Promise<JobReport> {
   if (options.faultDemo && settings.workers < 2) {
@@ -91,15 +105,7 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
   const workers: WorkerProcess[] = [];
   let extras: WorkerExtras | undefined;
   try {
-    const plan = planSweep({
-      jobId: settings.jobId,
-      handler: job.name,
-      params: settings.params,
-      chunkSize: settings.chunkSize,
-      args: { work_ms: settings.workMs, fault_rate: settings.faultRate },
-      priority: settings.priority,
-      divisible: !job.indivisible,
-    });
+    const plan = planFor(settings, job);
     const t0 = performance.now();
     if (!(await broker.createJob(plan.record))) {
       throw new ConfigError(
