@@ -103,3 +103,49 @@ Deno.test("an aborted chunk reports aborted, not failed (so it is released, not 
   });
   assert.equal(!outcome.ok && outcome.kind, "aborted");
 });
+
+Deno.test("a handler that returns after its abort is reported aborted: its partial value is never a result", async () => {
+  await using pool = await ThreadPoolExecutor.create({
+    moduleUrl: moduleUrl("quirky_job.ts"),
+    jobName: "test.quirky",
+    size: 1,
+    log: silentLogger,
+  });
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 100);
+  const outcome = await pool.execute({
+    task: task("test.quirky", "00000", { mode: "partial" }),
+    attempt: 1,
+    workerId: "w",
+    timeoutMs: 60_000,
+    signal: controller.signal,
+  });
+  assert.equal(outcome.ok, false, `a partial value was returned: ${JSON.stringify(outcome)}`);
+  assert.equal(!outcome.ok && outcome.kind, "aborted");
+});
+
+Deno.test("a thread that crashes fails its chunk at once and is replaced for the next one", async () => {
+  await using pool = await ThreadPoolExecutor.create({
+    moduleUrl: moduleUrl("quirky_job.ts"),
+    jobName: "test.quirky",
+    size: 1,
+    log: silentLogger,
+  });
+  const run = (mode: string) =>
+    pool.execute({
+      task: task("test.quirky", "00000", { mode }),
+      attempt: 1,
+      workerId: "w",
+      timeoutMs: 20_000,
+      signal: new AbortController().signal,
+    });
+  const t0 = performance.now();
+  const crashed = await run("crash");
+  assert.equal(crashed.ok, false);
+  assert.equal(!crashed.ok && crashed.kind, "failed");
+  assert.match(!crashed.ok ? crashed.reason : "", /stray timer blew up/);
+  assert.ok(performance.now() - t0 < 10_000, "the crash was noticed only by the chunk timeout");
+  const next = await run("count");
+  assert.deepEqual(next.ok && next.value, { count: 10 });
+  assert.equal(pool.threadsReplaced, 1);
+});

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Broker, BrokerOptions } from "../brokers/contract.ts";
 import { openBroker } from "../brokers/open.ts";
-import type { Job } from "../jobs/define_job.ts";
+import { defineJob, type Job } from "../jobs/define_job.ts";
 import { loadJob } from "../jobs/load.ts";
 import { planSweep } from "../jobs/plan.ts";
 import { combineSweep, type SweepResult } from "../jobs/sweep.ts";
@@ -215,4 +215,28 @@ Deno.test("poison-chunk bisection dead-letters exactly the failing parameters an
   );
   const total = combineSweep(results.map((r) => r.value as SweepResult));
   assert.equal(total.count, 9_998);
+});
+
+Deno.test("a result that cannot be stored as JSON dead-letters its chunk with the reason; the others complete", async () => {
+  await using f = await setup();
+  const broker = await f.open({ consumerId: "w1" });
+  const job = defineJob({
+    name: "test.bigint",
+    indivisible: true,
+    run: (chunk) => chunk.start === 30 ? { total: BigInt(chunk.end) } : { total: chunk.end },
+  });
+  await broker.publish(
+    planSweep({ jobId: f.jobId, handler: job.name, params: 100, chunkSize: 10 }).tasks,
+  );
+  const stop = AbortSignal.timeout(20_000);
+  const report = await worker(broker, f.jobId, job, new InlineExecutor(job, silentLogger))
+    .run(stop);
+  assert.equal(stop.aborted, false, "the worker wedged on the result it could not store");
+  assert.equal(report.exitReason, "idle");
+  assert.equal(report.chunks, 9);
+  const letters = await broker.deadLetters.list(f.jobId);
+  assert.equal(letters.length, 1);
+  assert.equal(letters[0]!.task?.start, 30);
+  assert.match(letters[0]!.reason, /cannot be stored as JSON: .*BigInt/);
+  assert.equal(letters[0]!.attempts, 1, "an unrecoverable result was retried");
 });

@@ -80,7 +80,17 @@ async function run(message: Extract<PoolMessage, { type: "run" }>): Promise<void
         progress: () => {},
       },
     );
-    post({ type: "done", id: message.id, ok: true, value });
+    if (controller.signal.aborted) {
+      // A handler that returns after its abort may hold a partial result: never publish it.
+      post({
+        type: "done",
+        id: message.id,
+        ok: false,
+        reason: "Chunk aborted",
+        unrecoverable: false,
+        aborted: true,
+      });
+    } else post({ type: "done", id: message.id, ok: true, value });
   } catch (error) {
     post({
       type: "done",

@@ -38,6 +38,8 @@ class HandlerThread {
   readonly ready: Promise<void>;
   readonly pending = new Map<number, Pending>();
   busy = false;
+  /** Why the thread died (an uncaught error after it loaded the job); it must be replaced. */
+  crashed: string | undefined;
 
   constructor(moduleUrl: string, log: Logger) {
     this.worker = new Worker(new URL("./handler_thread.ts", import.meta.url).href, {
@@ -60,6 +62,20 @@ class HandlerThread {
       this.worker.onerror = (event) => {
         event.preventDefault();
         reject(new TtgError("JOB_LOAD", `A handler thread failed: ${event.message}`));
+        // After loading, an uncaught error (a throw in a stray timer, say) ends the thread: fail
+        // the chunk it held at once instead of letting it run into its timeout.
+        this.crashed = `The handler thread crashed: ${event.message}`;
+        for (const [id, pending] of this.pending) {
+          pending.resolve({
+            type: "done",
+            id,
+            ok: false,
+            reason: this.crashed,
+            unrecoverable: false,
+            aborted: false,
+          });
+        }
+        this.pending.clear();
       };
     });
     this.ready.catch(() => {});
@@ -143,6 +159,7 @@ export class ThreadPoolExecutor implements ChunkExecutor {
       return unknownHandler(request.task, this.#options.jobName);
     }
     let thread = await this.#acquire();
+    if (thread.crashed) thread = this.#replace(thread);
     const t0 = performance.now();
     try {
       await thread.ready;
@@ -156,9 +173,10 @@ export class ThreadPoolExecutor implements ChunkExecutor {
     );
     let timer: ReturnType<typeof setTimeout> | undefined;
     let abortTimer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort = () => {};
     const stopped = new Promise<"timeout" | "abort-expired">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), request.timeoutMs);
-      const onAbort = () => {
+      onAbort = () => {
         thread.send({ type: "abort", id });
         abortTimer = setTimeout(() => resolve("abort-expired"), this.#options.abortGraceMs ?? 1000);
       };
@@ -175,6 +193,7 @@ export class ThreadPoolExecutor implements ChunkExecutor {
     const first = await Promise.race([done, stopped]);
     clearTimeout(timer);
     clearTimeout(abortTimer);
+    request.signal.removeEventListener("abort", onAbort);
     const durationMs = performance.now() - t0;
     if (first === "timeout" || first === "abort-expired") {
       thread.pending.delete(id);
@@ -194,8 +213,10 @@ export class ThreadPoolExecutor implements ChunkExecutor {
           durationMs,
         };
     }
+    if (thread.crashed) thread = this.#replace(thread);
     this.#release(thread);
-    if (first.ok) return { ok: true, value: first.value, durationMs };
+    if (first.ok && !request.signal.aborted) return { ok: true, value: first.value, durationMs };
+    if (first.ok) return { ok: false, kind: "aborted", reason: "Chunk aborted", durationMs };
     if (first.aborted || request.signal.aborted) {
       return { ok: false, kind: "aborted", reason: first.reason, durationMs };
     }

@@ -306,8 +306,9 @@ export class TtgWorker {
     this.#finish(entry, outcome);
   }
 
-  #finish(entry: Entry, outcome: ExecutionOutcome): void {
+  #finish(entry: Entry, executed: ExecutionOutcome): void {
     const { delivery } = entry;
+    const outcome = storableOutcome(executed);
     if (entry.zombie) {
       // Our lease went to another claim: drop the work, publish nothing.
       this.#entries.delete(entry);
@@ -401,8 +402,9 @@ export class TtgWorker {
         nackOutcomes.forEach((outcome) => this.#countNack(outcome));
         break;
       } catch (error) {
+        // Only a broker's own failure can pass by retrying; anything else would repeat forever.
         if (
-          (error instanceof BrokerError && error.code === "CLOSED") ||
+          !(error instanceof BrokerError) || error.code === "CLOSED" ||
           (this.#stopping && attempt >= 5)
         ) {
           this.#o.log.error(
@@ -482,5 +484,25 @@ export class TtgWorker {
       while (this.#entries.size > 0 && Date.now() < hardDeadline) await wait(10);
     }
     await this.#flush();
+  }
+}
+
+/**
+ * A result must survive JSON (every broker stores results as JSON); one that cannot
+ * (a BigInt, a cycle) becomes an unrecoverable failure, so it is dead-lettered with its reason
+ * instead of wedging the commit loop.
+ */
+function storableOutcome(outcome: ExecutionOutcome): ExecutionOutcome {
+  if (!outcome.ok) return outcome;
+  try {
+    JSON.stringify(outcome.value);
+    return outcome;
+  } catch (error) {
+    return {
+      ok: false,
+      kind: "unrecoverable",
+      reason: `The handler's result cannot be stored as JSON: ${errorMessage(error)}`,
+      durationMs: outcome.durationMs,
+    };
   }
 }
