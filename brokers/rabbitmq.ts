@@ -59,6 +59,7 @@ import {
   retryDelayMs,
   type StoredResult,
 } from "./contract.ts";
+import type { ConsumeMessage } from "amqplib";
 import { BrokerError } from "./errors.ts";
 import {
   encodeDeadLetter,
@@ -273,6 +274,7 @@ class RabbitBroker implements Broker {
       }
       const publishes: Promise<void>[] = [];
       const acked: Held[] = [];
+      const failed: Held[] = [];
       for (const [jobId, list] of byJob) {
         const fresh = list.some((e) => e.held.redeliveries > 0);
         const index = this.#store.loadedIndex(jobId, fresh) ??
@@ -305,13 +307,17 @@ class RabbitBroker implements Broker {
                 part.map((e) => ({ ...requests[e.index]!.result, chunkId: e.held.task.chunkId })),
               );
             }).catch(() => {
-              for (const e of part) outcomes[e.index] = "zombie";
+              for (const e of part) {
+                outcomes[e.index] = "zombie";
+                failed.push(e.held);
+              }
             }),
           );
         }
       }
       await Promise.all(publishes);
       this.#ackHeld(session, acked);
+      this.#requeue(session, failed);
       for (const i of live) this.#held.delete(requests[i]!.delivery.receipt);
     }
     await this.#countZombies(requests.map((r) => r.delivery), outcomes);
@@ -327,6 +333,7 @@ class RabbitBroker implements Broker {
     if (session && live.length > 0) {
       const delays = new Map<string, Promise<string>>();
       const acked: Held[] = [];
+      const failed: Held[] = [];
       const work = live.map(async (i) => {
         const request = requests[i]!;
         const held = this.#held.get(request.delivery.receipt)!;
@@ -335,10 +342,12 @@ class RabbitBroker implements Broker {
           acked.push(held);
         } catch {
           outcomes[i] = "zombie";
+          failed.push(held);
         }
       });
       await Promise.all(work);
       this.#ackHeld(session, acked);
+      this.#requeue(session, failed);
       for (const i of live) this.#held.delete(requests[i]!.delivery.receipt);
     }
     await this.#countZombies(requests.map((r) => r.delivery), outcomes);
@@ -552,6 +561,15 @@ class RabbitBroker implements Broker {
     if (upTo) session.main.ack(upTo.message, true);
   }
 
+  /**
+   * Returns deliveries whose confirmed copy failed to their queue at once. They must not stay
+   * unacked on a live channel: a later `multiple` ack would cover them and lose them.
+   */
+  #requeue(session: Session, messages: readonly { readonly message: ConsumeMessage }[]): void {
+    if (!session.alive) return; // the channel is gone: RabbitMQ requeues everything it held
+    for (const { message } of messages) session.main.nack(message, false, true);
+  }
+
   async #countZombies(deliveries: readonly Delivery[], outcomes: readonly string[]): Promise<void> {
     deliveries.forEach((d, i) => {
       if (outcomes[i] === "zombie") this.#store.count(d.task.jobId, { zombies: 1 });
@@ -572,8 +590,10 @@ class RabbitBroker implements Broker {
           session.publish(names.taskExchange, names.tasks, encodeTask(r.task, r.state), {
             priority: r.task.priority,
             messageId: r.task.chunkId,
-          }).then((outcome) => {
+          }).catch(() => "failed").then((outcome) => {
+            if (!session.alive) return;
             if (outcome === "ack") session.main.ack(r.message);
+            else this.#requeue(session, [r]);
           }),
         );
       }
@@ -600,11 +620,20 @@ class RabbitBroker implements Broker {
     return intake;
   }
 
-  /** Moves unreadable messages to the dead letters (confirmed), then acks them. */
+  /**
+   * Moves unreadable messages to the dead letters (confirmed), then acks them. Each stays in
+   * `intake.unreadable` until acked, so no `multiple` ack can cover it before its copy is safe; a
+   * copy that fails is tried again with the next unreadable message.
+   */
   async #deadLetterUnreadable(intake: JobIntake): Promise<void> {
     const session = this.connection.current;
-    for (const u of intake.unreadable.splice(0)) {
-      if (!session || u.generation !== session.generation) continue;
+    for (const u of [...intake.unreadable]) {
+      if (u.copying) continue;
+      if (!session || u.generation !== session.generation || !session.alive) {
+        intake.dropUnreadable(u); // its channel is gone: RabbitMQ has requeued it
+        continue;
+      }
+      u.copying = true;
       const names = intake.names;
       const outcome = await session.publish(names.dlqExchange, names.dlq, u.message.content, {
         headers: {
@@ -614,7 +643,11 @@ class RabbitBroker implements Broker {
         contentType: u.message.properties.contentType ?? "application/octet-stream",
         timestamp: Math.floor(Date.now() / 1000),
       }).catch(() => "failed");
-      if (outcome === "ack") session.main.ack(u.message);
+      u.copying = false;
+      if (outcome === "ack" && session.alive) {
+        session.main.ack(u.message);
+        intake.dropUnreadable(u);
+      }
     }
   }
 
@@ -625,6 +658,11 @@ class RabbitBroker implements Broker {
     session.onLost(() => {
       for (const [receipt, held] of this.#held) {
         if (held.generation === session.generation) this.#held.delete(receipt);
+      }
+      for (const intake of this.#intakes.values()) {
+        for (const u of [...intake.unreadable]) {
+          if (u.generation === session.generation) intake.dropUnreadable(u);
+        }
       }
     });
     await this.#store.setupSession(session);

@@ -360,6 +360,14 @@ export class RabbitConnection {
     this.#session = undefined;
     if (session) {
       session.markLost();
+      // Closing the channel first flushes what it still has to send (acks written just before
+      // close), which a bare connection close may overtake and drop (redeliveries, duplicates).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        session.main.close().catch(() => {}),
+        new Promise((resolve) => timer = setTimeout(resolve, 2000)), // a peer that went silent
+      ]);
+      clearTimeout(timer);
       await session.model.close().catch(() => {});
     }
   }

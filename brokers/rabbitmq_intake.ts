@@ -32,6 +32,8 @@ export interface Unreadable {
   readonly generation: number;
   readonly message: ConsumeMessage;
   readonly reason: string;
+  /** Its dead-letter copy is being published. */
+  copying?: boolean;
 }
 
 /** A delivery handed out by `pull()`, until acked or nacked. */
@@ -53,6 +55,12 @@ export class JobIntake {
   #prefetch = 0;
   #starting: Promise<void> | undefined;
   #waiters = new Set<() => void>();
+  /** Forgets an unreadable message (acked, or its channel is gone). */
+  dropUnreadable(entry: Unreadable): void {
+    const at = this.unreadable.indexOf(entry);
+    if (at >= 0) this.unreadable.splice(at, 1);
+  }
+
   /** Called when unreadable messages arrive (they are dead-lettered in the background). */
   onUnreadable: () => void = () => {};
 

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import * as amqp from "amqplib";
 import type { Broker, ChunkResult, Delivery } from "../brokers/contract.ts";
 import { openRabbitBroker, type RabbitBrokerOptions } from "../brokers/rabbitmq.ts";
+import { encodeTask } from "../brokers/rabbitmq_codec.ts";
 import { jobNames } from "../brokers/rabbitmq_topology.ts";
 import { holderScript } from "../bench/rabbitmq.ts";
 import { computeRange } from "../jobs/sweep.ts";
@@ -508,5 +509,95 @@ rabbitTest(
       await observer.reset(jobId).catch(() => {});
       await observer.close();
     }
+  },
+);
+
+rabbitTest(
+  "malformed messages between good ones are dead-lettered while acks flow, with no channel error",
+  async () => {
+    const prefix = newPrefix();
+    const jobId = "interleaved";
+    const good = 60;
+    await withBroker(prefix, {}, async (broker) => {
+      const rabbit = broker as Broker & { connection: { current?: { generation: number } } };
+      await broker.publish(makeTasks(jobId, 1));
+      const generation = rabbit.connection.current?.generation;
+      const names = jobNames(prefix, jobId);
+      const conn = await amqp.connect(AMQP_URL);
+      try {
+        const ch = await conn.createConfirmChannel();
+        for (const [i, task] of makeTasks(jobId, good + 1).entries()) {
+          if (i === 0) continue;
+          ch.publish(names.taskExchange, names.tasks, Buffer.from(`{"garbage": ${i}`));
+          ch.publish(
+            names.taskExchange,
+            names.tasks,
+            encodeTask(task, { attempt: 1, claims: 0, history: [] }),
+          );
+        }
+        await ch.waitForConfirms();
+      } finally {
+        await conn.close();
+      }
+      let completed = 0;
+      for (let round = 0; round < 200 && completed < good + 1; round++) {
+        const got = await broker.pull({ jobId, max: 100, waitMs: 100 });
+        // Ack in small groups, each as soon as it can go, while the dead-letter copies are made.
+        const groups = Array.from(
+          { length: Math.ceil(got.length / 5) },
+          (_, i) => got.slice(i * 5, i * 5 + 5),
+        );
+        for (
+          const outcomes of await Promise.all(
+            groups.map((g) =>
+              broker.ack(g.map((d) => ({ delivery: d, result: sweepResult(d, "w") })))
+            ),
+          )
+        ) completed += outcomes.filter((o) => o === "stored").length;
+      }
+      assert.equal(completed, good + 1);
+      await until(
+        async () => (await broker.deadLetters.list(jobId)).length === good || undefined,
+        10_000,
+        "the malformed messages in the dead letters",
+      );
+      const stats = await broker.stats(jobId);
+      assert.equal(stats.completed, good + 1);
+      assert.equal(stats.duplicates, 0, "a channel error requeued acked deliveries");
+      assert.equal(
+        rabbit.connection.current?.generation,
+        generation,
+        "the channel was closed (an ack of an already acked delivery is a 406 channel error)",
+      );
+      await broker.reset(jobId);
+    });
+  },
+);
+
+rabbitTest(
+  "acks sent just before close() are not lost to the connection close (no redelivery)",
+  async () => {
+    const prefix = newPrefix();
+    const jobId = "closeflush";
+    for (let round = 0; round < 5; round++) {
+      const first = await openRabbitBroker({ url: AMQP_URL, namePrefix: prefix });
+      await first.publish(
+        makeTasks(jobId, 300).map((t) => ({
+          ...t,
+          chunkId: `${round}-${t.chunkId}`,
+        })),
+      );
+      const got = [];
+      while (got.length < 300) got.push(...await first.pull({ jobId, max: 300, waitMs: 200 }));
+      await first.ack(got.map((d) => ({ delivery: d, result: sweepResult(d, "w") })));
+      await first.close();
+    }
+    await withBroker(prefix, {}, async (broker) => {
+      const again = await broker.pull({ jobId, max: 100, waitMs: 500 });
+      assert.equal(again.length, 0, `${again.length} acked deliveries came back after close()`);
+      const stats = await broker.stats(jobId);
+      assert.equal(stats.completed, 1500, JSON.stringify(stats));
+      await broker.reset(jobId);
+    });
   },
 );
