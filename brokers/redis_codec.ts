@@ -324,7 +324,9 @@ export function decodeDeadLetter(jobId: string, id: string, flat: readonly strin
  * or the retry delay). A release burns no attempt and adds nothing to the history.
  */
 export function encodeNack(request: NackRequest, retry: RetryPolicy): (string | number)[] {
-  const { delivery, kind, reason, workerId, split } = request;
+  const { delivery, kind, workerId, split } = request;
+  // Redis's Lua JSON decoder rejects lone surrogates, which JSON.stringify escapes as they are.
+  const reason = request.reason.toWellFormed();
   const at = new Date().toISOString();
   const head = [delivery.receipt, delivery.epoch];
   if (kind === "released") {

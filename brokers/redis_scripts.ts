@@ -283,8 +283,10 @@ for i = 2, #ARGV do
   local band, id = split_receipt(ARGV[i])
   local key = stream_of(base, band)
   local rows = redis.call('XRANGE', key, id, id)
-  redis.call('XACK', key, GROUP, id)
-  if #rows == 1 then redis.call('XADD', key, '*', unpack(rows[1][2])) end
+  -- Only an entry still pending goes back: one a reclaim took over meanwhile is already re-queued.
+  if redis.call('XACK', key, GROUP, id) == 1 and #rows == 1 then
+    redis.call('XADD', key, '*', unpack(rows[1][2]))
+  end
 end
 return 1
 `;
@@ -354,6 +356,12 @@ local stats = base .. ':stats'
 local out = {}
 local zombies, retried = 0, 0
 local now = nil
+-- Decode every extra before the first write: a script that fails midway keeps what it wrote, and
+-- an entry acked without its dead letter or split would be lost.
+local decoded = {}
+for i = 4, #ARGV, 6 do
+  if ARGV[i + 2] == 'split' or ARGV[i + 2] == 'dead' then decoded[i] = cjson.decode(ARGV[i + 5]) end
+end
 for i = 4, #ARGV, 6 do
   local receipt, epoch, action = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local attempts, history, extra = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
@@ -376,12 +384,12 @@ for i = 4, #ARGV, 6 do
       retried = retried + 1
       out[#out + 1] = 'r'
     elseif action == 'split' then
-      for _, part in ipairs(cjson.decode(extra)) do
+      for _, part in ipairs(decoded[i]) do
         redo(base, with_fields(part, { 'epoch', epoch }))
       end
       out[#out + 1] = 's'
     else
-      local x = cjson.decode(extra)
+      local x = decoded[i]
       dead_letter(base, job, rows[1][2], x.kind, x.reason, attempts, history, x.at, x.raw, epoch)
       out[#out + 1] = 'd'
     end

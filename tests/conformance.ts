@@ -421,6 +421,23 @@ export function runBrokerConformance(options: ConformanceOptions): void {
     assert.equal(letter?.kind, "unrecoverable");
     assert.equal(letter?.reason, 'Unknown handler "x"');
     assert.equal(letter?.attempts, 1);
+    // A reason that is not well-formed UTF-16 (a lone surrogate, from a handler's message) is
+    // stored all the same, with the other dead letter of the same call.
+    await broker.publish(makeTasks(jobId, 3).slice(1));
+    const more = await pullAll(broker, jobId, 2);
+    const outcomes = await broker.nack(more.map((delivery, i) => ({
+      delivery,
+      kind: "unrecoverable" as const,
+      reason: i === 0 ? "plain" : "broken \ud800 text",
+      workerId: "w1",
+    })));
+    assert.deepEqual(outcomes, ["dead_lettered", "dead_lettered"]);
+    const letters = await broker.deadLetters.list(jobId);
+    assert.equal(letters.length, 3);
+    assert.ok(letters.some((l) => l.reason.startsWith("broken ") && l.reason.endsWith(" text")));
+    const stats = await broker.stats(jobId);
+    assert.equal(stats.ready + stats.inFlight + stats.delayed, 0);
+    assert.equal(stats.deadLettered, 3);
   });
 
   test(
