@@ -67,6 +67,16 @@ Deno.test("bad input exits with code 2 and one line naming the setting and the v
       /^ttg: Cannot load job "no\/such\/job.ts": the file does not exist\n$/,
     ],
     [["status", "--backend", "kafka"], {}, /^ttg: Invalid --backend "kafka"/],
+    [
+      ["run", "--sqlite-path", ":memory:", "--params", "100"],
+      {},
+      /^ttg: Invalid --sqlite-path ":memory:": ttg run starts worker processes/,
+    ],
+    [
+      ["submit", "--sqlite-path", ":memory:", "--params", "5000000", "--chunk-size", "2"],
+      {},
+      /^ttg: Invalid --chunk-size "2": 5000000 parameters would make 2500000 chunks, more than 1000000 \(use --chunk-size 5 or more\)\n$/,
+    ],
   ];
   for (const [args, env, pattern] of cases) {
     const { code, stderr } = await ttg(args, env);

@@ -8,6 +8,7 @@ import { combineSweep, type SweepResult } from "../jobs/sweep.ts";
 import { type ChunkExecutor, InlineExecutor } from "../workers/executor.ts";
 import { silentLogger } from "../workers/log.ts";
 import { ThreadPoolExecutor } from "../workers/thread_pool.ts";
+import { submitPlan } from "../workers/run.ts";
 import { TtgWorker, type WorkerOptions } from "../workers/worker.ts";
 
 interface Fixture {
@@ -239,4 +240,18 @@ Deno.test("a result that cannot be stored as JSON dead-letters its chunk with th
   assert.equal(letters[0]!.task?.start, 30);
   assert.match(letters[0]!.reason, /cannot be stored as JSON: .*BigInt/);
   assert.equal(letters[0]!.attempts, 1, "an unrecoverable result was retried");
+});
+
+Deno.test("a submit whose publish fails removes its job again, so the next submit starts over", async () => {
+  await using f = await setup();
+  const broker = await f.open({ consumerId: "coordinator" });
+  const plan = planSweep({ jobId: f.jobId, params: 100, chunkSize: 10 });
+  const broken = {
+    ...plan,
+    tasks: [...plan.tasks, { ...plan.tasks[0]!, chunkId: "bad", end: -1 }],
+  };
+  await assert.rejects(() => submitPlan(broker, broken), TypeError);
+  assert.equal(await submitPlan(broker, plan), true, "the failed submit left its job behind");
+  assert.equal((await broker.stats(f.jobId)).ready, 10);
+  assert.equal(await submitPlan(broker, plan), false);
 });

@@ -13,7 +13,7 @@ import { loadJob } from "../jobs/load.ts";
 import { createLogger } from "./log.ts";
 import { ProgressReporter } from "./progress.ts";
 import { buildReport, formatReport, readSnapshot } from "./report.ts";
-import { planFor, runJob, withBroker } from "./run.ts";
+import { planFor, runJob, submitPlan, withBroker } from "./run.ts";
 import { serveWorker } from "./serve.ts";
 import { type FlagValues, processEnv, redact, resolveSettings, type Settings } from "./settings.ts";
 import { runStatic } from "./static_mode.ts";
@@ -180,8 +180,7 @@ export function buildProgram(): Command {
       const { job } = await loadJob(settings.jobModule || undefined);
       const plan = planFor(settings, job);
       await withBroker(settings, async (broker) => {
-        const created = await broker.createJob(plan.record);
-        if (created) await broker.publish(plan.tasks);
+        const created = await submitPlan(broker, plan);
         const outcome = {
           job_id: settings.jobId,
           created,

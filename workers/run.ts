@@ -78,8 +78,20 @@ function remaining(stats: BrokerStats): number {
   return stats.ready + stats.inFlight + stats.delayed;
 }
 
+/** Most chunks one job may have: each is a message, a lease and a stored result. */
+export const MAX_CHUNKS = 1_000_000;
+
 /** The sweep that the settings describe, for `job`: what `ttg run` and `ttg submit` publish. */
 export function planFor(settings: Settings, job: Job): SweepPlan {
+  const chunks = Math.ceil(settings.params / settings.chunkSize);
+  if (chunks > MAX_CHUNKS) {
+    throw new ConfigError(
+      "--chunk-size",
+      `Invalid --chunk-size "${settings.chunkSize}": ${settings.params} parameters would make ${chunks} chunks, more than ${MAX_CHUNKS} (use --chunk-size ${
+        Math.ceil(settings.params / MAX_CHUNKS)
+      } or more)`,
+    );
+  }
   return planSweep({
     jobId: settings.jobId,
     handler: job.name,
@@ -89,6 +101,27 @@ export function planFor(settings: Settings, job: Job): SweepPlan {
     priority: settings.priority,
     divisible: !job.indivisible,
   });
+}
+
+/**
+ * Records the job and publishes its chunks, calling `onCreated` in between (so workers can start
+ * while the chunks go out). Returns false when the job already exists (nothing is published). A publish that fails midway removes the job again, so a second submit can start
+ * over instead of finding a job with only some of its chunks.
+ */
+export async function submitPlan(
+  broker: Broker,
+  plan: SweepPlan,
+  onCreated: () => void = () => {},
+): Promise<boolean> {
+  if (!(await broker.createJob(plan.record))) return false;
+  onCreated();
+  try {
+    await broker.publish(plan.tasks);
+  } catch (error) {
+    await broker.reset(plan.record.jobId).catch(() => {});
+    throw error;
+  }
+  return true;
 }
 
 /** Runs a whole sweep locally and returns its report. */
@@ -105,22 +138,29 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
   const workers: WorkerProcess[] = [];
   let extras: WorkerExtras | undefined;
   try {
+    if (!broker.capabilities.multiProcess) {
+      throw new ConfigError(
+        "--sqlite-path",
+        `Invalid --sqlite-path "${settings.sqlitePath}": ttg run starts worker processes, which cannot share an in-memory database (give a file path)`,
+      );
+    }
     const plan = planFor(settings, job);
     const t0 = performance.now();
-    if (!(await broker.createJob(plan.record))) {
+    // Workers start while the chunks are published: their startup overlaps the publishing.
+    const env: Record<string, string> = settings.brokerUrl
+      ? { TTG_BROKER_URL: settings.brokerUrl }
+      : {};
+    const startWorkers = () => {
+      for (let i = 0; i < settings.workers; i++) {
+        workers.push(new WorkerProcess(`worker-${i}`, workerArgs(settings, `worker-${i}`), env));
+      }
+    };
+    if (!(await submitPlan(broker, plan, startWorkers))) {
       throw new ConfigError(
         "--job-id",
         `Invalid --job-id "${settings.jobId}": that job already exists (use a new id, or ttg reset --job-id ${settings.jobId})`,
       );
     }
-    // Workers start while the chunks are published: their startup overlaps the publishing.
-    const env: Record<string, string> = settings.brokerUrl
-      ? { TTG_BROKER_URL: settings.brokerUrl }
-      : {};
-    for (let i = 0; i < settings.workers; i++) {
-      workers.push(new WorkerProcess(`worker-${i}`, workerArgs(settings, `worker-${i}`), env));
-    }
-    await broker.publish(plan.tasks);
     const exited = new Set<WorkerProcess>();
     for (const w of workers) void w.status.then(() => exited.add(w));
     let killed = 0;
