@@ -17,7 +17,8 @@
  *   was still held. `epoch` is the claim count carried in the message (grows with each retry,
  *   release and redelivery).
  * - **Attempts**: carried in the body; a redelivered message counts one lost attempt (quorum queues
- *   count each via `x-delivery-count`, and `x-delivery-limit` dead-letters crash loops).
+ *   count each via `x-delivery-count`, and `x-delivery-limit` dead-letters crash loops). A
+ *   message redelivered after its last attempt is dead-lettered as `expired` on receipt.
  * - **Results, exactly-once accounting**: results are published to the results queue and never
  *   consumed; results()/stats() read it non-destructively (rabbitmq_reader.ts) and count the first
  *   result of each chunk in queue order, every other copy as a duplicate. A consumer keeps an index
@@ -613,7 +614,7 @@ class RabbitBroker implements Broker {
   #intake(jobId: string): JobIntake {
     let intake = this.#intakes.get(jobId);
     if (!intake) {
-      intake = new JobIntake(this.#names(jobId));
+      intake = new JobIntake(this.#names(jobId), this.options.retry.maxAttempts);
       intake.onUnreadable = () => void this.#deadLetterUnreadable(intake!);
       this.#intakes.set(jobId, intake);
     }
@@ -635,12 +636,13 @@ class RabbitBroker implements Broker {
       }
       u.copying = true;
       const names = intake.names;
-      const outcome = await session.publish(names.dlqExchange, names.dlq, u.message.content, {
-        headers: {
-          ...malformedHeaders(names.jobId, u.reason),
-          "x-ttg-at": new Date().toISOString(),
-        },
-        contentType: u.message.properties.contentType ?? "application/octet-stream",
+      const letter = u.letter ??
+        { content: u.message.content, headers: malformedHeaders(names.jobId, u.reason) };
+      const outcome = await session.publish(names.dlqExchange, names.dlq, letter.content, {
+        headers: { ...letter.headers, "x-ttg-at": new Date().toISOString() },
+        contentType: u.letter
+          ? "application/json"
+          : u.message.properties.contentType ?? "application/octet-stream",
         timestamp: Math.floor(Date.now() / 1000),
       }).catch(() => "failed");
       u.copying = false;

@@ -13,7 +13,12 @@
  */
 import type { ConsumeMessage } from "amqplib";
 import type { ChunkTask } from "./contract.ts";
-import { decodeTask, type TaskState } from "./rabbitmq_codec.ts";
+import {
+  decodeTask,
+  type EncodedDeadLetter,
+  encodeDeadLetter,
+  type TaskState,
+} from "./rabbitmq_codec.ts";
 import type { Session } from "./rabbitmq_connection.ts";
 import type { JobNames } from "./rabbitmq_topology.ts";
 
@@ -27,11 +32,16 @@ export interface Received {
   readonly redeliveries: number;
 }
 
-/** A message that could not be read as a task of its job. */
+/**
+ * A message dead-lettered on receipt: one that could not be read as a task of its job (moved as
+ * received, kind `malformed`), or a task whose holder died on its last attempt (`letter`).
+ */
 export interface Unreadable {
   readonly generation: number;
   readonly message: ConsumeMessage;
   readonly reason: string;
+  /** The dead letter to publish; by default the body as received, as `malformed`. */
+  readonly letter?: EncodedDeadLetter;
   /** Its dead-letter copy is being published. */
   copying?: boolean;
 }
@@ -64,8 +74,11 @@ export class JobIntake {
   /** Called when unreadable messages arrive (they are dead-lettered in the background). */
   onUnreadable: () => void = () => {};
 
-  constructor(names: JobNames) {
+  readonly #maxAttempts: number;
+
+  constructor(names: JobNames, maxAttempts: number) {
     this.names = names;
+    this.#maxAttempts = maxAttempts;
   }
 
   /** Messages received on `generation` that are still in the buffer. */
@@ -171,6 +184,22 @@ export class JobIntake {
     );
     if (!decoded.ok) {
       this.unreadable.push({ generation: session.generation, message, reason: decoded.reason });
+      this.onUnreadable();
+      return;
+    }
+    if (redeliveries > 0 && decoded.state.attempt > this.#maxAttempts) {
+      // Its holder's connection closed while it ran its last attempt: no attempt is left.
+      const lost = decoded.state.attempt - 1;
+      const reason =
+        "Its consumer's connection closed during its last attempt (the worker died or froze)";
+      const letter = encodeDeadLetter(decoded.task, { ...decoded.state, attempt: lost }, {
+        attempt: lost,
+        kind: "expired",
+        reason,
+        workerId: "unknown",
+        at: new Date().toISOString(),
+      });
+      this.unreadable.push({ generation: session.generation, message, reason, letter });
       this.onUnreadable();
       return;
     }

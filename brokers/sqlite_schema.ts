@@ -149,10 +149,12 @@ export const SQL = {
   /** Whether a lease of the job expired: a read, so an idle reclaimer takes no write lock. */
   probeExpired: `SELECT 1 FROM tasks WHERE job_id = :job AND state = 'leased'
     AND lease_until < :now LIMIT 1`,
-  reclaim: `UPDATE tasks SET state = 'ready', available_at = :now, consumer = NULL,
-      lease_until = NULL
-    WHERE id IN (SELECT id FROM tasks WHERE job_id = :job AND state = 'leased'
-      AND lease_until < :now ORDER BY lease_until LIMIT :max)`,
+  selectExpired: `SELECT id, job_id, chunk_id, payload, attempt, epoch, history, consumer
+    FROM tasks WHERE job_id = :job AND state = 'leased' AND lease_until < :now
+    ORDER BY lease_until LIMIT :max`,
+  /** An expired lease's row, ready again with the lost attempt in its history. */
+  expire: `UPDATE tasks SET state = 'ready', available_at = :now, consumer = NULL,
+      lease_until = NULL, history = :history WHERE id = :id AND epoch = :epoch`,
   insertDeadLetter: `INSERT INTO dead_letters (job_id, chunk_id, payload, raw, kind, reason,
       attempts, epoch, history, at) VALUES (:job, :chunk, :payload, :raw, :kind, :reason,
       :attempts, :epoch, :history, :at)`,

@@ -68,6 +68,10 @@ interface LeasedRow {
   history: string;
 }
 
+interface ExpiredRow extends LeasedRow {
+  consumer: string | null;
+}
+
 interface DeadLetterRow {
   id: number;
   job_id: string;
@@ -310,15 +314,44 @@ export class SqliteStore {
     });
   }
 
-  /** Makes rows whose lease expired claimable again; a read first, so idle calls lock nothing. */
+  /**
+   * Makes rows whose lease expired claimable again, the lost attempt in their history; one that
+   * expired on its last attempt (a chunk that kills its workers, say) is dead-lettered as
+   * `expired`. A read first, so idle calls lock nothing.
+   */
   reclaim(jobId: string, max: number, now: number): number {
     if (this.#s.probeExpired.get({ job: jobId, now }) === undefined) return 0;
+    const reason = `Lease expired: no heartbeat for ${this.#options.leaseMs} ms`;
     return this.#transaction(() => {
-      const reclaimed = Number(this.#s.reclaim.run({ job: jobId, now, max }).changes);
+      const rows = this.#s.selectExpired.all({ job: jobId, now, max }) as unknown as ExpiredRow[];
+      for (const row of rows) {
+        const record = {
+          ...this.#record(row.attempt, "expired", reason, now),
+          workerId: row.consumer ?? "unknown",
+        };
+        const history = JSON.stringify([...JSON.parse(row.history), record]);
+        if (row.attempt < this.#options.retry.maxAttempts) {
+          this.#s.expire.run({ id: row.id, epoch: row.epoch, now, history });
+          continue;
+        }
+        this.#s.insertDeadLetter.run({
+          job: row.job_id,
+          chunk: row.chunk_id,
+          payload: row.payload,
+          raw: null,
+          kind: "expired",
+          reason,
+          attempts: row.attempt,
+          epoch: row.epoch,
+          history,
+          at: record.at,
+        });
+        this.#s.deleteTask.run({ id: row.id, epoch: row.epoch });
+      }
       const counters = new CounterBatch();
-      if (reclaimed > 0) counters.add(jobId, "reclaimed", reclaimed);
+      if (rows.length > 0) counters.add(jobId, "reclaimed", rows.length);
       counters.flush(this.#s.addCounters);
-      return reclaimed;
+      return rows.length;
     });
   }
 

@@ -16,6 +16,7 @@ import {
   type BrokerOptions,
   type ChunkResult,
   type ChunkTask,
+  type DeadLetter,
   type Delivery,
   formatChunkId,
 } from "../brokers/contract.ts";
@@ -46,6 +47,7 @@ export type ConformanceCase =
   | "unrecoverable"
   | "release"
   | "reclaim"
+  | "expired"
   | "extend"
   | "zombie"
   | "priority"
@@ -490,6 +492,40 @@ export function runBrokerConformance(options: ConformanceOptions): void {
       const stats = await live.stats(jobId);
       assert.equal(stats.completed, 2);
       if (!live.capabilities.connectionBoundLeases) assert.equal(stats.reclaimed, 2);
+    },
+  );
+
+  test(
+    "expired",
+    "a chunk whose lease expires on its last attempt is dead-lettered as expired, not redone",
+    async ({ setup, jobId }) => {
+      const retry = { maxAttempts: 2, baseDelayMs: 1, factor: 1, maxDelayMs: 1 };
+      const dead = await setup.open({ consumerId: "dead", leaseMs: 400, retry });
+      const live = await setup.open({ consumerId: "live", leaseMs: 400, retry });
+      await dead.publish(makeTasks(jobId, 1));
+      const [first] = await pullAll(dead, jobId, 1);
+      await dead.nack([{ delivery: first!, kind: "failed", reason: "boom", workerId: "dead" }]);
+      const deadline = Date.now() + 10_000;
+      const last: Delivery[] = [];
+      while (last.length === 0 && Date.now() < deadline) {
+        last.push(...await dead.pull({ jobId, max: 1, waitMs: 100 }));
+      }
+      assert.equal(last[0]?.attempt, 2);
+      await dead.close(); // dies holding its last attempt
+      let letters: DeadLetter[] = [];
+      while (letters.length === 0 && Date.now() < deadline) {
+        await live.reclaim({ jobId });
+        assert.deepEqual(await live.pull({ jobId, max: 1, waitMs: 100 }), [], "redone");
+        letters = await live.deadLetters.list(jobId);
+      }
+      assert.equal(letters.length, 1, "the chunk was not dead-lettered");
+      assert.equal(letters[0]!.kind, "expired");
+      assert.equal(letters[0]!.attempts, 2);
+      assert.ok(letters[0]!.reason.length > 0, "no reason");
+      assert.deepEqual(letters[0]!.history.map((h) => h.kind), ["failed", "expired"]);
+      const stats = await live.stats(jobId);
+      assert.equal(stats.ready + stats.inFlight + stats.delayed, 0);
+      assert.equal(stats.deadLettered, 1);
     },
   );
 
