@@ -93,12 +93,18 @@ function redact(url: string): string {
 }
 
 /**
- * Connection name of a consumer (CLIENT SETNAME): `ttg:<consumer id>` with characters other
- * than letters, digits, `.`, `_` and `-` replaced by `_`. The reclaim script treats a consumer
- * without a connection of this name as dead; `role` names a secondary connection.
+ * Connection name of a consumer (CLIENT SETNAME): `ttg:<consumer id>` with every UTF-8 byte other
+ * than letters, digits, `.`, `_` and `-` replaced by `_`, exactly as the reclaim script's Lua
+ * `gsub` does it (so `é`, two bytes, is `__`). The reclaim script treats a consumer without a
+ * connection of this name as dead; `role` names a secondary connection.
  */
 export function connectionName(consumerId: string, role?: string): string {
-  const name = `ttg:${consumerId.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+  let safe = "";
+  for (const byte of new TextEncoder().encode(consumerId)) {
+    const c = String.fromCharCode(byte);
+    safe += /[A-Za-z0-9._-]/.test(c) ? c : "_";
+  }
+  const name = `ttg:${safe}`;
   return role ? `${name}:${role}` : name;
 }
 

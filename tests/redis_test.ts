@@ -937,3 +937,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "redis: a live consumer with a non-ASCII id is seen as alive: its chunk is not taken over",
+  ignore: unreachable !== undefined,
+  async fn() {
+    const prefix = freshPrefix("utf8");
+    const client = await rawClient();
+    const holder = await openRedisBroker({
+      url: REDIS_URL,
+      keyPrefix: prefix,
+      consumerId: "wörker-é-1",
+      leaseMs: 60_000,
+    });
+    const other = await openRedisBroker({ url: REDIS_URL, keyPrefix: prefix, consumerId: "w2" });
+    try {
+      await holder.publish(makeTasks("job", 1));
+      const [held] = await holder.pull({ jobId: "job", max: 1, waitMs: 1000 });
+      assert.ok(held);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(await other.reclaim({ jobId: "job" }), 0, "a live consumer's chunk was taken");
+      assert.deepEqual(
+        await holder.ack([{
+          delivery: held,
+          result: { value: 1, params: 10, workerId: "wörker-é-1", durationMs: 1, completedAt: "" },
+        }]),
+        ["stored"],
+      );
+    } finally {
+      await holder.reset("job");
+      await holder.close();
+      await other.close();
+      await deleteKeys(client, prefix);
+      await client.quit();
+    }
+  },
+});
