@@ -385,22 +385,38 @@ export class TtgWorker {
     return this.#flushing;
   }
 
+  /** Sends acks and nacks side by side; each is retried on its own, so none is sent twice. */
   async #send(commits: Commit[]): Promise<void> {
     const acks = commits.filter((c): c is Extract<Commit, { kind: "ack" }> => c.kind === "ack");
     const nacks = commits.filter((c): c is Extract<Commit, { kind: "nack" }> => c.kind === "nack");
+    await Promise.all([
+      acks.length > 0 &&
+      this.#commit(
+        () => this.#o.broker.ack(acks.map((c) => c.request)),
+        (outcomes) => acks.forEach((c, i) => this.#countAck(c, outcomes[i]!)),
+        acks.length,
+      ),
+      nacks.length > 0 &&
+      this.#commit(
+        () => this.#o.broker.nack(nacks.map((c) => c.request)),
+        (outcomes) => outcomes.forEach((outcome) => this.#countNack(outcome)),
+        nacks.length,
+      ),
+    ]);
+    for (const c of commits) this.#entries.delete(c.entry);
+    this.#notify();
+  }
+
+  /** One broker call, retried while the broker fails (not forever once stopping). */
+  async #commit<T>(
+    call: () => Promise<T[]>,
+    count: (outcomes: T[]) => void,
+    chunks: number,
+  ): Promise<void> {
     for (let attempt = 1;; attempt++) {
       try {
-        const [ackOutcomes, nackOutcomes] = await Promise.all([
-          acks.length
-            ? this.#o.broker.ack(acks.map((c) => c.request))
-            : Promise.resolve([] as AckOutcome[]),
-          nacks.length
-            ? this.#o.broker.nack(nacks.map((c) => c.request))
-            : Promise.resolve([] as NackOutcome[]),
-        ]);
-        acks.forEach((c, i) => this.#countAck(c, ackOutcomes[i]!));
-        nackOutcomes.forEach((outcome) => this.#countNack(outcome));
-        break;
+        count(await call());
+        return;
       } catch (error) {
         // Only a broker's own failure can pass by retrying; anything else would repeat forever.
         if (
@@ -409,19 +425,14 @@ export class TtgWorker {
         ) {
           this.#o.log.error(
             "Could not commit results; their leases will expire and others will redo them",
-            {
-              error: errorMessage(error),
-              chunks: commits.length,
-            },
+            { error: errorMessage(error), chunks },
           );
-          break;
+          return;
         }
         this.#o.log.warn("Commit failed; retrying", { error: errorMessage(error), attempt });
         await wait(Math.min(5000, 100 * 2 ** attempt));
       }
     }
-    for (const c of commits) this.#entries.delete(c.entry);
-    this.#notify();
   }
 
   #countAck(commit: Extract<Commit, { kind: "ack" }>, outcome: AckOutcome): void {
@@ -448,9 +459,12 @@ export class TtgWorker {
     this.#counts[key] += 1;
   }
 
-  /** Extends the leases of chunks not yet committing; a lost lease aborts and drops its chunk. */
+  /**
+   * Extends the leases of every chunk held, committing ones too (a commit retried while the
+   * broker is unwell must not lose its lease); a lost lease aborts and drops a running chunk.
+   */
   async #heartbeat(): Promise<void> {
-    const live = [...this.#entries].filter((e) => e.state !== "committing" && !e.zombie);
+    const live = [...this.#entries].filter((e) => !e.zombie);
     if (live.length === 0) return;
     const outcomes = await this.#o.broker.extend(live.map((e) => e.delivery));
     live.forEach((entry, i) => {
