@@ -14,6 +14,7 @@ export type TtgErrorCode =
   | "MALFORMED"
   | "NOT_IMPLEMENTED"
   | "JOB_LOAD"
+  | "NOT_FOUND"
   | "TIMEOUT";
 
 /**

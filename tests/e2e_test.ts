@@ -102,7 +102,14 @@ Deno.test("ttg submit is idempotent, and status/results/dlq/reset read the job",
   assert.equal(results.aggregate.count, 1000);
   assert.match((await ttg(["dlq", "list", ...base])).stdout, /has no dead letters/);
   assert.match((await ttg(["reset", ...base])).stdout, /Reset job "cli"/);
-  assert.equal(JSON.parse((await ttg(["status", ...base, "--json"])).stdout).stats.completed, 0);
+  for (const command of ["status", "results"]) {
+    const gone = await ttg([command, ...base]);
+    assert.equal(gone.code, 1, `${command} of a reset job: ${gone.stdout}`);
+    assert.equal(
+      gone.stderr,
+      'ttg: Job "cli" was not found on sqlite: check --job-id and --backend\n',
+    );
+  }
 });
 
 Deno.test("a paused worker (SIGSTOP past its lease) cannot commit after SIGCONT: its completion is a counted zombie", async () => {

@@ -8,6 +8,7 @@
  * @module
  */
 import { Command, CommanderError, Option } from "commander";
+import type { Broker, BrokerStats, JobRecord } from "../brokers/contract.ts";
 import { BrokerError, ConfigError, TtgError } from "../brokers/errors.ts";
 import { loadJob } from "../jobs/load.ts";
 import { createLogger } from "./log.ts";
@@ -212,10 +213,7 @@ export function buildProgram(): Command {
     .action(async (flags: Flags) => {
       const settings = resolveSettings(flags);
       await withBroker(settings, async (broker) => {
-        const [record, stats] = await Promise.all([
-          broker.getJob(settings.jobId),
-          broker.stats(settings.jobId),
-        ]);
+        const { record, stats } = await findJob(broker, settings);
         if (flags.json) {
           return print(JSON.stringify({ job_id: settings.jobId, job: record, stats }));
         }
@@ -245,6 +243,7 @@ export function buildProgram(): Command {
     .action(async (flags: Flags) => {
       const settings = resolveSettings(flags);
       await withBroker(settings, async (broker) => {
+        await findJob(broker, settings);
         const report = buildReport(await readSnapshot(broker, settings.jobId), {
           jobId: settings.jobId,
           backend: settings.backend,
@@ -301,6 +300,30 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/**
+ * The job's record and counters; a job with neither a record nor any trace (a mistyped
+ * `--job-id`, another backend) is an error rather than a row of zeros. A job with no record but
+ * with chunks or results (enqueued by the predecessor's producer) is found.
+ */
+async function findJob(
+  broker: Broker,
+  settings: Settings,
+): Promise<{ record: JobRecord | null; stats: BrokerStats }> {
+  const [record, stats] = await Promise.all([
+    broker.getJob(settings.jobId),
+    broker.stats(settings.jobId),
+  ]);
+  const traces = stats.ready + stats.inFlight + stats.delayed + stats.deadLettered +
+    stats.completed;
+  if (!record && traces === 0) {
+    throw new TtgError(
+      "NOT_FOUND",
+      `Job "${settings.jobId}" was not found on ${settings.backend}: check --job-id and --backend`,
+    );
+  }
+  return { record, stats };
 }
 
 /** Maps an error to a one-line message and an exit code: 2 for bad input, 1 otherwise. */
