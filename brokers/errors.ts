@@ -15,6 +15,7 @@ export type TtgErrorCode =
   | "NOT_IMPLEMENTED"
   | "JOB_LOAD"
   | "NOT_FOUND"
+  | "INTERRUPTED"
   | "TIMEOUT";
 
 /**

@@ -326,8 +326,14 @@ async function findJob(
   return { record, stats };
 }
 
-/** Maps an error to a one-line message and an exit code: 2 for bad input, 1 otherwise. */
+/**
+ * Maps an error to a one-line message and an exit code: 2 for bad input, 130 for an interrupted
+ * run (the shell's code for SIGINT), 1 otherwise.
+ */
 export function describeError(error: unknown): { message: string; code: number } {
+  if (error instanceof TtgError && error.code === "INTERRUPTED") {
+    return { message: error.message, code: 130 };
+  }
   if (error instanceof ConfigError) return { message: error.message, code: 2 };
   if (error instanceof TtgError && error.code === "JOB_LOAD") {
     return { message: error.message, code: 2 };

@@ -167,7 +167,13 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
     let drainedPolls = 0;
     for (;;) {
       if (options.signal?.aborted) {
-        throw new TtgError("TIMEOUT", "The run was interrupted; workers released their chunks");
+        const where = settings.backend === "sqlite"
+          ? `--sqlite-path ${settings.sqlitePath}`
+          : "and the same --broker-url";
+        throw new TtgError(
+          "INTERRUPTED",
+          `The run was interrupted and its workers released their chunks; to finish job "${settings.jobId}", run ttg worker --backend ${settings.backend} ${where} --job-id ${settings.jobId}`,
+        );
       }
       const stats = await broker.stats(settings.jobId);
       const done = stats.completed + stats.deadLettered;
