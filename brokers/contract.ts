@@ -291,6 +291,24 @@ export interface BrokerCapabilities {
   readonly connectionBoundLeases: boolean;
 }
 
+/**
+ * Checks dead-letter ids against the form a broker gives them; throws a TypeError naming the first
+ * one that cannot be an id (a typo), so it is not taken for an id that matches nothing.
+ */
+export function assertDeadLetterIds(
+  ids: readonly string[] | undefined,
+  form: RegExp,
+  example: string,
+): void {
+  for (const id of ids ?? []) {
+    if (!form.test(id)) {
+      throw new TypeError(
+        `Invalid dead-letter id "${id}": expected an id listed by ttg dlq list, like ${example}`,
+      );
+    }
+  }
+}
+
 /** The dead-letter operations of a broker. */
 export interface DeadLetterStore {
   /** The job's dead letters, at most `options.limit` of them (all when omitted). */

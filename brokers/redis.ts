@@ -29,6 +29,7 @@ import type { Redis } from "ioredis";
 import {
   type AckOutcome,
   type AckRequest,
+  assertDeadLetterIds,
   assertJobId,
   assertTask,
   type Broker,
@@ -77,6 +78,9 @@ import {
 } from "./redis_reads.ts";
 import { type PullContext, pullDeliveries } from "./redis_pull.ts";
 import { type ScriptName, SCRIPTS } from "./redis_scripts_upkeep.ts";
+
+/** The form of a Redis stream entry id (a dead letter's id). */
+const STREAM_ID = /^[0-9]{1,20}-[0-9]{1,20}$/;
 
 export type { RedisConnectionOptions } from "./redis_connection.ts";
 
@@ -179,18 +183,22 @@ class RedisBroker implements Broker {
           jobId,
           (base) => listDeadLetters(access, base, jobId, o?.limit),
         ),
-      replay: (selector: DeadLetterSelector) =>
-        this.#run(
+      replay: async (selector: DeadLetterSelector) => {
+        assertDeadLetterIds(selector.ids, STREAM_ID, "1732780800000-0");
+        return await this.#run(
           "replay dead letters",
           selector.jobId,
           (base) => replayDeadLetters(access, base, selector.ids),
-        ),
-      purge: (selector: DeadLetterSelector) =>
-        this.#run(
+        );
+      },
+      purge: async (selector: DeadLetterSelector) => {
+        assertDeadLetterIds(selector.ids, STREAM_ID, "1732780800000-0");
+        return await this.#run(
           "purge dead letters",
           selector.jobId,
           (base) => purgeDeadLetters(access, base, selector.ids),
-        ),
+        );
+      },
     };
   }
 

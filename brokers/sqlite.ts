@@ -27,6 +27,7 @@ import type { DatabaseSync } from "node:sqlite";
 import {
   type AckOutcome,
   type AckRequest,
+  assertDeadLetterIds,
   assertJobId,
   assertTask,
   type Broker,
@@ -201,16 +202,20 @@ class SqliteBroker implements Broker {
           if (limit !== -1) assertCount("limit", limit, 0);
           return this.#store.listDeadLetters(jobId, limit);
         }),
-      replay: ({ jobId, ids }) =>
-        this.#run(
+      replay: async ({ jobId, ids }) => {
+        assertDeadLetterIds(ids, /^[1-9][0-9]{0,15}$/, "42");
+        return await this.#run(
           `replay dead letters of job "${jobId}"`,
           () => this.#store.replayDeadLetters(jobId, ids, Date.now()),
-        ),
-      purge: ({ jobId, ids }) =>
-        this.#run(
+        );
+      },
+      purge: async ({ jobId, ids }) => {
+        assertDeadLetterIds(ids, /^[1-9][0-9]{0,15}$/, "42");
+        return await this.#run(
           `purge dead letters of job "${jobId}"`,
           () => this.#store.purgeDeadLetters(jobId, ids),
-        ),
+        );
+      },
     };
   }
 

@@ -73,6 +73,11 @@ Deno.test("bad input exits with code 2 and one line naming the setting and the v
       /^ttg: Invalid --sqlite-path ":memory:": ttg run starts worker processes/,
     ],
     [
+      ["dlq", "replay", "--sqlite-path", ":memory:", "--id", "7", "bogus"],
+      {},
+      /^ttg: Invalid dead-letter id "bogus": expected an id listed by ttg dlq list, like 42\n$/,
+    ],
+    [
       ["submit", "--sqlite-path", ":memory:", "--params", "5000000", "--chunk-size", "2"],
       {},
       /^ttg: Invalid --chunk-size "2": 5000000 parameters would make 2500000 chunks, more than 1000000 \(use --chunk-size 5 or more\)\n$/,

@@ -973,3 +973,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "redis: a dead-letter id that cannot be a stream id is a TypeError naming it",
+  ignore: unreachable !== undefined,
+  async fn() {
+    const broker = await openRedisBroker({ url: REDIS_URL, keyPrefix: freshPrefix("dlqid") });
+    try {
+      for (const op of ["replay", "purge"] as const) {
+        await assert.rejects(
+          () => broker.deadLetters[op]({ jobId: "job", ids: ["1-0", "bogus"] }),
+          { name: "TypeError", message: /Invalid dead-letter id "bogus"/ },
+        );
+      }
+      assert.equal(await broker.deadLetters.replay({ jobId: "job", ids: ["1-0"] }), 0);
+    } finally {
+      await broker.close();
+    }
+  },
+});
