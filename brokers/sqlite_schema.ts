@@ -198,6 +198,25 @@ export const SQL = {
 /** One prepared statement per entry of {@linkcode SQL}. */
 export type Statements = { readonly [K in keyof typeof SQL]: StatementSync };
 
+/** Refuses a file that has tables but no TTG schema version: another application's database. */
+function assertOwnFile(db: DatabaseSync, path: string): void {
+  const { user_version: version } = db.prepare("PRAGMA user_version").get() as {
+    user_version: number;
+  };
+  if (version !== 0) return;
+  const tables = db.prepare(
+    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 3",
+  ).all() as { name: string }[];
+  if (tables.length > 0) {
+    throw new BrokerError(
+      "UNAVAILABLE",
+      `Cannot open SQLite database "${path}": it is not a TTG database (it has tables such as ${
+        tables.map((t) => t.name).join(", ")
+      }); give --sqlite-path a file of its own`,
+    );
+  }
+}
+
 /**
  * Opens (creating if needed) a TTG database: WAL journal, `synchronous=NORMAL`, a busy timeout,
  * and the schema. Several processes may open the same file at once.
@@ -206,6 +225,7 @@ export function openDatabase(path: string, busyTimeoutMs: number): DatabaseSync 
   const db = new DatabaseSync(path);
   try {
     db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.round(busyTimeoutMs))}`);
+    assertOwnFile(db, path); // before anything is written, WAL mode included
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("BEGIN IMMEDIATE");

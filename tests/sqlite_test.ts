@@ -169,3 +169,25 @@ Deno.test("sqlite: two processes sharing one file each claim distinct chunks", a
     await removeDatabase(path);
   }
 });
+
+Deno.test("sqlite: a file that holds another application's tables is refused, and left as it was", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ttg-foreign-" });
+  try {
+    const path = `${dir}/theirs.db`;
+    const theirs = new DatabaseSync(path);
+    theirs.exec("CREATE TABLE tasks (x); INSERT INTO tasks VALUES (1)");
+    theirs.close();
+    await assert.rejects(
+      () => openSqliteBroker({ path }),
+      { message: /it is not a TTG database \(it has tables such as tasks\)/ },
+    );
+    const check = new DatabaseSync(path);
+    const tables = check.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all();
+    const mode = check.prepare("PRAGMA journal_mode").get();
+    check.close();
+    assert.deepEqual(tables.map((t) => t.name), ["tasks"]);
+    assert.equal(mode?.journal_mode, "delete", "its journal mode was changed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
