@@ -73,6 +73,16 @@ Deno.test("bad input exits with code 2 and one line naming the setting and the v
       /^ttg: Invalid --sqlite-path ":memory:": ttg run starts worker processes/,
     ],
     [
+      ["static", "--index", "5", "--workers", "3"],
+      {},
+      /^ttg: Invalid --index "5": expected 0 to 2 \(one index per pod; --workers is 3\)\n$/,
+    ],
+    [
+      ["static", "--workers", "3"],
+      { JOB_COMPLETION_INDEX: "3" },
+      /^ttg: Invalid JOB_COMPLETION_INDEX "3": expected 0 to 2/,
+    ],
+    [
       ["dlq", "replay", "--sqlite-path", ":memory:", "--id", "7", "bogus"],
       {},
       /^ttg: Invalid dead-letter id "bogus": expected an id listed by ttg dlq list, like 42\n$/,

@@ -205,6 +205,13 @@ export function buildProgram(): Command {
     .option("--params <n>", "parameters to sweep (env TTG_PARAMS, TOTAL_PARAMETERS)")
     .action((flags: Flags) => {
       const s = resolveSettings(flags);
+      if (s.completionIndex >= s.workers) {
+        throw ConfigError.invalid(
+          flags.index !== undefined ? "--index" : "JOB_COMPLETION_INDEX",
+          s.completionIndex,
+          `0 to ${s.workers - 1} (one index per pod; --workers is ${s.workers})`,
+        );
+      }
       print(JSON.stringify(runStatic(s.params, s.workers, s.completionIndex)));
     });
 
