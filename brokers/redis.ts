@@ -11,8 +11,10 @@
  * extend are rejected as `zombie` once the entry is no longer pending for the consumer (a reclaim
  * acknowledges the entries it takes over). Reclaim takes entries idle past the lease
  * (XAUTOCLAIM), and sooner (a third of the lease, at most 1 s) those of a consumer whose
- * connection is gone from CLIENT LIST, so a killed worker's chunks come back in about a second.
- * Waiting for work is a blocking XREADGROUP on a dedicated connection, cut short by the pull's
+ * connection is gone from CLIENT LIST, so a killed worker's chunks come back in about a second;
+ * it also trims acknowledged entries off the task streams (XTRIM MINID below the oldest pending
+ * entry), so a stream holds only the work not yet done. Redis standalone or Sentinel: a job's keys
+ * are not hash-tagged for Redis Cluster. Waiting for work is a blocking XREADGROUP on a dedicated connection, cut short by the pull's
  * AbortSignal (CLIENT UNBLOCK). Lost connections are retried with backoff (50 ms doubling to
  * 2 s); commands wait for the reconnect, and a resent ack is recognised and answered `stored`.
  *

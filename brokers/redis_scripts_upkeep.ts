@@ -13,7 +13,8 @@ import { HOT_SCRIPTS, script, type ScriptSource } from "./redis_scripts.ts";
  * the lease (XAUTOCLAIM), and entries idle longer than `dead idle ms` held by a consumer of this
  * job whose connection is gone (a killed process); acknowledges them (their holder is fenced off)
  * and puts them in the redo stream of their priority as the next attempt, or dead-letters them (kind "expired")
- * when that was the last attempt. Returns how many were taken over.
+ * when that was the last attempt. Then trims the acknowledged entries off each task stream.
+ * Returns how many were taken over.
  */
 const RECLAIM = `
 local base, job, consumer = ARGV[1], ARGV[2], ARGV[3]
@@ -83,6 +84,21 @@ if live_json ~= '' and total < max then
   end
 end
 if total > 0 then redis.call('HINCRBY', base .. ':stats', 'reclaimed', total) end
+-- Trim what every reader is done with: entries older than the oldest pending one (or, with
+-- nothing pending, up to the last delivered one) are acknowledged. XTRIM, unlike XDEL, keeps the
+-- group's lag exact.
+for _, s in ipairs(streams) do
+  local st = group_state(s[2])
+  if st and st.last ~= '0-0' then
+    local summary = redis.call('XPENDING', s[2], GROUP)
+    local floor = summary[2]
+    if tonumber(summary[1]) == 0 then
+      local ms, seq = string.match(st.last, '^(%d+)-(%d+)$')
+      floor = ms .. '-' .. string.format('%.0f', tonumber(seq) + 1)
+    end
+    redis.call('XTRIM', s[2], 'MINID', '~', floor)
+  end
+end
 return total
 `;
 

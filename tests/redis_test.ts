@@ -992,3 +992,58 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "redis: reclaim trims acknowledged entries off the task stream; counts stay exact",
+  ignore: unreachable !== undefined,
+  async fn() {
+    const prefix = freshPrefix("trim");
+    const client = await rawClient();
+    const broker = await openRedisBroker({ url: REDIS_URL, keyPrefix: prefix });
+    try {
+      await broker.publish(makeTasks("job", 1000));
+      const stream = `${prefix}:job:tasks`;
+      const ackSome = async (n: number) => {
+        let done = 0;
+        while (done < n) {
+          const got = await broker.pull({
+            jobId: "job",
+            max: Math.min(100, n - done),
+            waitMs: 500,
+          });
+          await broker.ack(got.map((d) => ({
+            delivery: d,
+            result: { value: 1, params: 10, workerId: "w", durationMs: 1, completedAt: "" },
+          })));
+          done += got.length;
+        }
+      };
+      await ackSome(500);
+      const held = await broker.pull({ jobId: "job", max: 1, waitMs: 500 }); // stays pending
+      await ackSome(200);
+      await broker.reclaim({ jobId: "job" });
+      const stats = await broker.stats("job");
+      assert.equal(stats.ready, 299);
+      assert.equal(stats.inFlight, 1);
+      assert.equal(stats.completed, 700);
+      const left = await client.xlen(stream);
+      assert.ok(left <= 500 + 100, `${left} entries kept: the acknowledged ones were not trimmed`);
+      assert.ok(left >= 300, `${left} entries kept: unacknowledged ones were trimmed`);
+      await broker.ack(held.map((d) => ({
+        delivery: d,
+        result: { value: 1, params: 10, workerId: "w", durationMs: 1, completedAt: "" },
+      })));
+      await ackSome(299);
+      await broker.reclaim({ jobId: "job" });
+      assert.ok((await client.xlen(stream)) <= 100, "a drained stream kept its entries");
+      const end = await broker.stats("job");
+      assert.equal(end.ready + end.inFlight, 0);
+      assert.equal(end.completed, 1000);
+    } finally {
+      await broker.reset("job");
+      await broker.close();
+      await deleteKeys(client, prefix);
+      await client.quit();
+    }
+  },
+});
