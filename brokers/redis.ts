@@ -13,9 +13,9 @@
  * (XAUTOCLAIM), and sooner (a third of the lease, at most 1 s) those of a consumer whose
  * connection is gone from CLIENT LIST, so a killed worker's chunks come back in about a second;
  * it also trims acknowledged entries off the task streams (XTRIM MINID below the oldest pending
- * entry), so a stream holds only the work not yet done. Redis standalone or Sentinel: a job's keys
- * are not hash-tagged for Redis Cluster. Waiting for work is a blocking XREADGROUP on a dedicated connection, cut short by the pull's
- * AbortSignal (CLIENT UNBLOCK). Lost connections are retried with backoff (50 ms doubling to
+ * entry), so a stream holds only the work not yet done. It needs a standalone Redis (scripts touch
+ * keys they derive, which Redis Cluster does not allow). Waiting for work is a blocking XREADGROUP
+ * on a dedicated connection, cut short by the pull's AbortSignal (CLIENT UNBLOCK). Lost connections are retried with backoff (50 ms doubling to
  * 2 s); commands wait for the reconnect, and a resent ack is recognised and answered `stored`.
  *
  * @example
