@@ -143,44 +143,50 @@ Deno.test("a paused worker (SIGSTOP past its lease) cannot commit after SIGCONT:
   }
 });
 
-Deno.test("an interrupted ttg run exits 130 with the command that finishes the job, and that command does", async () => {
-  await using dir = await tempDir();
-  const db = `${dir.path}/ttg.db`;
-  const base = ["--sqlite-path", db, "--job-id", "intr"];
-  const run = spawnTtg([
-    "run",
-    ...base,
-    "--params",
-    "3000",
-    "--chunk-size",
-    "10",
-    "--work-ms",
-    "3",
-  ]);
-  const observer = await openBroker({ backend: "sqlite", sqlitePath: db, consumerId: "observer" });
-  try {
-    await until(
-      async () =>
-        ((await observer.stats("intr").catch(() => undefined))?.completed ?? 0) >= 5 || undefined,
-      30_000,
-      "the first completed chunks",
-    );
-    run.kill("SIGINT");
-    const out = await run.output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 130, stderr);
-    const hint = stderr.match(/run (ttg worker .*)$/m);
-    assert.ok(hint, `no resume command in: ${stderr}`);
-    assert.equal(hint[1], `ttg worker --backend sqlite --sqlite-path ${db} --job-id intr`);
-    const stats = await observer.stats("intr");
-    assert.ok(stats.completed < 300, "the run finished before the interrupt");
-    assert.equal(stats.inFlight, 0, "an interrupted run left chunks leased");
-    const resume = await ttg([...hint[1].split(" ").slice(1), "--idle-timeout", "0.5"]);
-    assert.equal(resume.code, 0, resume.stderr);
-    const results = JSON.parse((await ttg(["results", ...base, "--json"])).stdout);
-    assert.equal(results.aggregate.count, 3000);
-    assert.equal((await observer.stats("intr")).completed, 300);
-  } finally {
-    await observer.close();
-  }
-});
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  Deno.test(`ttg run stopped by ${signal} exits ${code} with the command that finishes the job, and that command does`, async () => {
+    await using dir = await tempDir();
+    const db = `${dir.path}/ttg.db`;
+    const base = ["--sqlite-path", db, "--job-id", "intr"];
+    const run = spawnTtg([
+      "run",
+      ...base,
+      "--params",
+      "3000",
+      "--chunk-size",
+      "10",
+      "--work-ms",
+      "3",
+    ]);
+    const observer = await openBroker({
+      backend: "sqlite",
+      sqlitePath: db,
+      consumerId: "observer",
+    });
+    try {
+      await until(
+        async () =>
+          ((await observer.stats("intr").catch(() => undefined))?.completed ?? 0) >= 5 || undefined,
+        30_000,
+        "the first completed chunks",
+      );
+      run.kill(signal);
+      const out = await run.output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, code, stderr);
+      const hint = stderr.match(/run (ttg worker .*)$/m);
+      assert.ok(hint, `no resume command in: ${stderr}`);
+      assert.equal(hint[1], `ttg worker --backend sqlite --sqlite-path ${db} --job-id intr`);
+      const stats = await observer.stats("intr");
+      assert.ok(stats.completed < 300, "the run finished before the interrupt");
+      assert.equal(stats.inFlight, 0, "an interrupted run left chunks leased");
+      const resume = await ttg([...hint[1].split(" ").slice(1), "--idle-timeout", "0.5"]);
+      assert.equal(resume.code, 0, resume.stderr);
+      const results = JSON.parse((await ttg(["results", ...base, "--json"])).stdout);
+      assert.equal(results.aggregate.count, 3000);
+      assert.equal((await observer.stats("intr")).completed, 300);
+    } finally {
+      await observer.close();
+    }
+  });
+}

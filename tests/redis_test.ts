@@ -21,6 +21,7 @@ import { openRedisBroker, type RedisBrokerOptions } from "../brokers/redis.ts";
 import { DEFAULT_KEY_PREFIX, encodeTask, jobKeyBase, streamKey } from "../brokers/redis_codec.ts";
 import { redisTarget } from "../brokers/redis_connection.ts";
 import { GROUP } from "../brokers/redis_scripts.ts";
+import { defineJob } from "../jobs/define_job.ts";
 import { loadJob } from "../jobs/load.ts";
 import { planSweep } from "../jobs/plan.ts";
 import { computeRange } from "../jobs/sweep.ts";
@@ -931,6 +932,55 @@ Deno.test({
       assert.equal(stats.duplicates + stats.zombies, 0);
     } finally {
       await broker.reset("poison");
+      await broker.close();
+      await deleteKeys(client, prefix);
+      await client.quit();
+    }
+  },
+});
+
+Deno.test({
+  name: "redis: a result holding a lone surrogate is stored and read back as it was",
+  ignore: unreachable !== undefined,
+  async fn() {
+    const prefix = freshPrefix("surrogate");
+    const client = await rawClient();
+    const broker = await openRedisBroker({ url: REDIS_URL, keyPrefix: prefix, consumerId: "w1" });
+    try {
+      // JSON.stringify escapes a lone surrogate (\ud83d); the ack script must keep it intact.
+      const label = "😀".slice(0, 1);
+      const job = defineJob({
+        name: "test.surrogate",
+        run: (chunk) => ({ label: chunk.start === 30 ? label : "ok" }),
+      });
+      await broker.publish(
+        planSweep({ jobId: "surrogate", handler: job.name, params: 100, chunkSize: 10 }).tasks,
+      );
+      const stop = AbortSignal.timeout(20_000);
+      const report = await new TtgWorker({
+        broker,
+        jobId: "surrogate",
+        workerId: "w1",
+        job,
+        executor: new InlineExecutor(job, silentLogger),
+        log: silentLogger,
+        concurrency: 4,
+        batch: 32,
+        heartbeatMs: 200,
+        idleTimeoutMs: 500,
+        graceMs: 1000,
+        chunkTimeoutMs: 10_000,
+        pollMs: 100,
+      }).run(stop);
+      assert.equal(stop.aborted, false, "the worker wedged on a result with a lone surrogate");
+      assert.equal(report.exitReason, "idle");
+      assert.equal(report.chunks, 10);
+      const results = await broker.results("surrogate");
+      const odd = results.find((r) => r.chunkId === formatChunkId(3));
+      assert.deepEqual(odd?.value, { label });
+      assert.equal(await broker.deadLetters.list("surrogate").then((l) => l.length), 0);
+    } finally {
+      await broker.reset("surrogate");
       await broker.close();
       await deleteKeys(client, prefix);
       await client.quit();

@@ -107,15 +107,15 @@ function logFor(settings: Settings) {
   });
 }
 
-/** Aborts on SIGTERM or SIGINT until disposed. */
+/** Aborts on SIGTERM or SIGINT until disposed; the abort reason is the signal's name. */
 function stopSignal(): AbortController & Disposable {
   const controller = new AbortController();
-  const stop = () => controller.abort();
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGTERM", "SIGINT"];
-  for (const s of signals) Deno.addSignalListener(s, stop);
+  const listeners = signals.map((s) => [s, () => controller.abort(s)] as const);
+  for (const [s, stop] of listeners) Deno.addSignalListener(s, stop);
   return Object.assign(controller, {
     [Symbol.dispose]() {
-      for (const s of signals) Deno.removeSignalListener(s, stop);
+      for (const [s, stop] of listeners) Deno.removeSignalListener(s, stop);
     },
   });
 }
@@ -334,12 +334,12 @@ async function findJob(
 }
 
 /**
- * Maps an error to a one-line message and an exit code: 2 for bad input, 130 for an interrupted
- * run (the shell's code for SIGINT), 1 otherwise.
+ * Maps an error to a one-line message and an exit code: 2 for bad input, 130 or 143 for a run
+ * interrupted by SIGINT or SIGTERM (the shell's codes, 128 + the signal's number), 1 otherwise.
  */
 export function describeError(error: unknown): { message: string; code: number } {
   if (error instanceof TtgError && error.code === "INTERRUPTED") {
-    return { message: error.message, code: 130 };
+    return { message: error.message, code: error.cause === "SIGTERM" ? 143 : 130 };
   }
   if (error instanceof ConfigError) return { message: error.message, code: 2 };
   if (error instanceof TtgError && error.code === "JOB_LOAD") {

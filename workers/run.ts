@@ -173,6 +173,7 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
         throw new TtgError(
           "INTERRUPTED",
           `The run was interrupted and its workers released their chunks; to finish job "${settings.jobId}", run ttg worker --backend ${settings.backend} ${where} --job-id ${settings.jobId}`,
+          { cause: options.signal.reason },
         );
       }
       const stats = await broker.stats(settings.jobId);
@@ -197,7 +198,8 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
       // changes the count) the queue stayed empty for two polls.
       drainedPolls = remaining(stats) === 0 && done > 0 ? drainedPolls + 1 : 0;
       if (drainedPolls >= 2 || (drainedPolls === 1 && done >= plan.record.totalChunks)) break;
-      if (exited.size === workers.length) {
+      // Workers in the terminal's process group get its Ctrl-C too: that is an interruption.
+      if (exited.size === workers.length && !options.signal?.aborted) {
         const tail = workers.flatMap((w) => w.stderrTail.slice(-3)).join("\n");
         throw new TtgError("UNAVAILABLE", `All workers exited before the job was done:\n${tail}`);
       }

@@ -389,22 +389,25 @@ export class TtgWorker {
   async #send(commits: Commit[]): Promise<void> {
     const acks = commits.filter((c): c is Extract<Commit, { kind: "ack" }> => c.kind === "ack");
     const nacks = commits.filter((c): c is Extract<Commit, { kind: "nack" }> => c.kind === "nack");
+    // Each half lets go of its chunks once committed: a heartbeat must not extend them after.
+    const settle = (done: Commit[]) => {
+      for (const c of done) this.#entries.delete(c.entry);
+      this.#notify();
+    };
     await Promise.all([
       acks.length > 0 &&
       this.#commit(
         () => this.#o.broker.ack(acks.map((c) => c.request)),
         (outcomes) => acks.forEach((c, i) => this.#countAck(c, outcomes[i]!)),
         acks.length,
-      ),
+      ).then(() => settle(acks)),
       nacks.length > 0 &&
       this.#commit(
         () => this.#o.broker.nack(nacks.map((c) => c.request)),
         (outcomes) => outcomes.forEach((outcome) => this.#countNack(outcome)),
         nacks.length,
-      ),
+      ).then(() => settle(nacks)),
     ]);
-    for (const c of commits) this.#entries.delete(c.entry);
-    this.#notify();
   }
 
   /** One broker call, retried while the broker fails (not forever once stopping). */
