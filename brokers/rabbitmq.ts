@@ -68,6 +68,7 @@ import {
   ID_HEADER,
   malformedHeaders,
   resultBody,
+  type TaskState,
 } from "./rabbitmq_codec.ts";
 import {
   interpretError,
@@ -317,8 +318,7 @@ class RabbitBroker implements Broker {
         }
       }
       await Promise.all(publishes);
-      this.#ackHeld(session, acked);
-      this.#requeue(session, failed);
+      await this.#settle(session, acked, failed);
       for (const i of live) this.#held.delete(requests[i]!.delivery.receipt);
     }
     await this.#countZombies(requests.map((r) => r.delivery), outcomes);
@@ -347,8 +347,7 @@ class RabbitBroker implements Broker {
         }
       });
       await Promise.all(work);
-      this.#ackHeld(session, acked);
-      this.#requeue(session, failed);
+      await this.#settle(session, acked, failed);
       for (const i of live) this.#held.delete(requests[i]!.delivery.receipt);
     }
     await this.#countZombies(requests.map((r) => r.delivery), outcomes);
@@ -400,6 +399,7 @@ class RabbitBroker implements Broker {
     if (intake) {
       await intake.cancel(this.connection.current);
       intake.buffer.length = 0;
+      clearTimeout(intake.retryTimer);
       this.#intakes.delete(jobId);
     }
     for (const [receipt, held] of this.#held) if (held.jobId === jobId) this.#held.delete(receipt);
@@ -409,7 +409,10 @@ class RabbitBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const intake of this.#intakes.values()) intake.wake();
+    for (const intake of this.#intakes.values()) {
+      clearTimeout(intake.retryTimer);
+      intake.wake();
+    }
     const session = this.connection.current;
     if (session) {
       await Promise.race([
@@ -563,12 +566,49 @@ class RabbitBroker implements Broker {
   }
 
   /**
-   * Returns deliveries whose confirmed copy failed to their queue at once. They must not stay
-   * unacked on a live channel: a later `multiple` ack would cover them and lose them.
+   * Acks the deliveries whose result or retry copy is confirmed and puts back at once those whose
+   * copy failed: they must not stay unacked on a live channel, where a later `multiple` ack would
+   * cover them and lose them. Each stays in `#held` until settled, so no concurrent `multiple`
+   * ack covers it meanwhile.
    */
-  #requeue(session: Session, messages: readonly { readonly message: ConsumeMessage }[]): void {
-    if (!session.alive) return; // the channel is gone: RabbitMQ requeues everything it held
-    for (const { message } of messages) session.main.nack(message, false, true);
+  async #settle(session: Session, acked: readonly Held[], failed: readonly Held[]): Promise<void> {
+    this.#ackHeld(session, acked);
+    for (const h of acked) this.#held.delete(h.receipt);
+    await Promise.all(
+      failed.map((h) =>
+        this.#putBack(session, this.#names(h.jobId), h.message, h.task, {
+          ...h.state,
+          claims: h.epoch,
+        })
+      ),
+    );
+  }
+
+  /**
+   * Puts a delivered message back on its queue as a fresh, confirmed copy with the state given,
+   * then acks the original: unlike a requeue, which RabbitMQ marks redelivered (a lost attempt),
+   * this costs the chunk no attempt. If the copy fails the original is requeued after all (a
+   * spent attempt, never a lost chunk); if the channel is gone, RabbitMQ has requeued it.
+   */
+  async #putBack(
+    session: Session,
+    names: JobNames,
+    message: ConsumeMessage,
+    task: ChunkTask,
+    state: TaskState,
+  ): Promise<void> {
+    const outcome = await session.publish(
+      names.taskExchange,
+      names.tasks,
+      encodeTask(task, state),
+      {
+        priority: task.priority,
+        messageId: task.chunkId,
+      },
+    ).catch(() => "failed");
+    if (!session.alive) return;
+    if (outcome === "ack") session.main.ack(message);
+    else session.main.nack(message, false, true);
   }
 
   async #countZombies(deliveries: readonly Delivery[], outcomes: readonly string[]): Promise<void> {
@@ -586,17 +626,7 @@ class RabbitBroker implements Broker {
     for (const intake of this.#intakes.values()) {
       await intake.cancel(session);
       for (const r of intake.take(session.generation, Infinity)) {
-        const names = intake.names;
-        work.push(
-          session.publish(names.taskExchange, names.tasks, encodeTask(r.task, r.state), {
-            priority: r.task.priority,
-            messageId: r.task.chunkId,
-          }).catch(() => "failed").then((outcome) => {
-            if (!session.alive) return;
-            if (outcome === "ack") session.main.ack(r.message);
-            else this.#requeue(session, [r]);
-          }),
-        );
+        work.push(this.#putBack(session, intake.names, r.message, r.task, r.state));
       }
     }
     await Promise.all(work);
@@ -624,12 +654,14 @@ class RabbitBroker implements Broker {
   /**
    * Moves unreadable messages to the dead letters (confirmed), then acks them. Each stays in
    * `intake.unreadable` until acked, so no `multiple` ack can cover it before its copy is safe; a
-   * copy that fails is tried again with the next unreadable message.
+   * copy that fails is tried again a second later while its channel lives.
    */
   async #deadLetterUnreadable(intake: JobIntake): Promise<void> {
     const session = this.connection.current;
+    let retry = false;
     for (const u of [...intake.unreadable]) {
-      if (u.copying) continue;
+      // Another pass may have moved it while this one awaited: never copy or ack it twice.
+      if (u.copying || !intake.unreadable.includes(u)) continue;
       if (!session || u.generation !== session.generation || !session.alive) {
         intake.dropUnreadable(u); // its channel is gone: RabbitMQ has requeued it
         continue;
@@ -649,7 +681,13 @@ class RabbitBroker implements Broker {
       if (outcome === "ack" && session.alive) {
         session.main.ack(u.message);
         intake.dropUnreadable(u);
-      }
+      } else if (session.alive) retry = true;
+    }
+    if (retry && !this.#closed && !intake.retryTimer) {
+      intake.retryTimer = setTimeout(() => {
+        intake.retryTimer = undefined;
+        if (!this.#closed) void this.#deadLetterUnreadable(intake);
+      }, 1000);
     }
   }
 

@@ -58,6 +58,8 @@ export class JobIntake {
   readonly names: JobNames;
   readonly buffer: Received[] = [];
   readonly unreadable: Unreadable[] = [];
+  /** Set while a failed dead-letter copy of an unreadable message waits to be tried again. */
+  retryTimer?: ReturnType<typeof setTimeout>;
   /** Redelivered messages handed out since the last `reclaim()`. */
   reclaimed = 0;
   #tag: string | undefined;

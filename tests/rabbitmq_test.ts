@@ -424,6 +424,61 @@ async function ctl(command: string): Promise<void> {
 }
 
 rabbitTest(
+  "a delivery whose result copy RabbitMQ refuses goes back without spending an attempt",
+  async () => {
+    const prefix = newPrefix();
+    const jobId = "refused";
+    const results = jobNames(prefix, jobId).results;
+    const policy = `${prefix}-refuse`;
+    const setPolicy = (...args: string[]) =>
+      new Deno.Command("rabbitmqctl", { args: ["-q", ...args], stdout: "null", stderr: "null" })
+        .output();
+    // A full results queue that rejects publishes: the broker nacks the result's copy.
+    await setPolicy(
+      "set_policy",
+      "--apply-to",
+      "queues",
+      "--priority",
+      "100",
+      policy,
+      `^${results.replaceAll(".", "\\.")}$`,
+      JSON.stringify({ "max-length": 0, "overflow": "reject-publish" }),
+    );
+    try {
+      await withBroker(prefix, {
+        consumerId: "a",
+        retry: { maxAttempts: 1, baseDelayMs: 1, factor: 1, maxDelayMs: 1 },
+      }, async (broker) => {
+        await broker.publish(makeTasks(jobId, 1));
+        const [first] = await broker.pull({ jobId, max: 1, waitMs: 5000 });
+        assert.ok(first, "no delivery");
+        assert.deepEqual(
+          await broker.ack([{ delivery: first, result: sweepResult(first, "a") }]),
+          ["zombie"],
+        );
+        await setPolicy("clear_policy", policy);
+        const attempts = [first.attempt];
+        let outcome: string | undefined = "zombie";
+        for (let i = 0; i < 20 && outcome !== "stored"; i++) {
+          const [again] = await broker.pull({ jobId, max: 1, waitMs: 5000 });
+          assert.ok(again, "the refused delivery did not come back (dead-lettered as expired?)");
+          attempts.push(again.attempt);
+          [outcome] = await broker.ack([{ delivery: again, result: sweepResult(again, "a") }]);
+        }
+        assert.equal(outcome, "stored");
+        assert.deepEqual(new Set(attempts), new Set([1]), "a refused copy spent an attempt");
+        assert.equal((await broker.deadLetters.list(jobId)).length, 0);
+        assert.equal((await broker.stats(jobId)).completed, 1);
+        await broker.reset(jobId);
+      });
+    } finally {
+      await setPolicy("clear_policy", policy);
+    }
+  },
+  rabbitmqctl,
+);
+
+rabbitTest(
   "a broker restart in the middle of a job loses no chunk and counts none twice",
   async () => {
     const prefix = newPrefix();
