@@ -139,6 +139,10 @@ class RabbitBroker implements Broker {
   readonly #prefetch: number | undefined;
   readonly #intakes = new Map<string, JobIntake>();
   readonly #held = new Map<string, Held>();
+  /** Prefetched messages being put back by close(): unacked, so no `multiple` ack may cover them. */
+  readonly #returning = new Set<
+    { readonly generation: number; readonly message: ConsumeMessage }
+  >();
   readonly #nameCache = new Map<string, JobNames>();
   readonly #store: RabbitStore;
   #closed = false;
@@ -399,6 +403,7 @@ class RabbitBroker implements Broker {
     if (intake) {
       await intake.cancel(this.connection.current);
       intake.buffer.length = 0;
+      intake.unreadable.length = 0; // the job's queues go: RabbitMQ drops what they held
       clearTimeout(intake.retryTimer);
       this.#intakes.delete(jobId);
     }
@@ -554,6 +559,7 @@ class RabbitBroker implements Broker {
       for (const r of intake.buffer) consider(r.generation, r.message.fields.deliveryTag);
       for (const u of intake.unreadable) consider(u.generation, u.message.fields.deliveryTag);
     }
+    for (const r of this.#returning) consider(r.generation, r.message.fields.deliveryTag);
     const sorted = [...acked].sort((a, b) =>
       a.message.fields.deliveryTag - b.message.fields.deliveryTag
     );
@@ -588,7 +594,9 @@ class RabbitBroker implements Broker {
    * Puts a delivered message back on its queue as a fresh, confirmed copy with the state given,
    * then acks the original: unlike a requeue, which RabbitMQ marks redelivered (a lost attempt),
    * this costs the chunk no attempt. If the copy fails the original is requeued after all (a
-   * spent attempt, never a lost chunk); if the channel is gone, RabbitMQ has requeued it.
+   * spent attempt, never a lost chunk); if the channel is gone, RabbitMQ has requeued it. A
+   * channel lost between the copy's confirm and the ack leaves both queued: the chunk runs twice
+   * and its second result is counted as a duplicate, never twice in the aggregate.
    */
   async #putBack(
     session: Session,
@@ -626,7 +634,11 @@ class RabbitBroker implements Broker {
     for (const intake of this.#intakes.values()) {
       await intake.cancel(session);
       for (const r of intake.take(session.generation, Infinity)) {
-        work.push(this.#putBack(session, intake.names, r.message, r.task, r.state));
+        this.#returning.add(r);
+        work.push(
+          this.#putBack(session, intake.names, r.message, r.task, r.state)
+            .finally(() => this.#returning.delete(r)),
+        );
       }
     }
     await Promise.all(work);
@@ -654,7 +666,8 @@ class RabbitBroker implements Broker {
   /**
    * Moves unreadable messages to the dead letters (confirmed), then acks them. Each stays in
    * `intake.unreadable` until acked, so no `multiple` ack can cover it before its copy is safe; a
-   * copy that fails is tried again a second later while its channel lives.
+   * copy that fails is tried again while its channel lives, after 1 s, then twice as long each
+   * time up to 30 s (a full or missing dead-letter queue must not be hammered).
    */
   async #deadLetterUnreadable(intake: JobIntake): Promise<void> {
     const session = this.connection.current;
@@ -683,11 +696,15 @@ class RabbitBroker implements Broker {
         intake.dropUnreadable(u);
       } else if (session.alive) retry = true;
     }
-    if (retry && !this.#closed && !intake.retryTimer) {
+    const current = () => !this.#closed && this.#intakes.get(intake.names.jobId) === intake;
+    if (!retry) intake.retryDelayMs = 1000;
+    else if (current() && !intake.retryTimer) {
+      const delay = intake.retryDelayMs;
+      intake.retryDelayMs = Math.min(30_000, delay * 2);
       intake.retryTimer = setTimeout(() => {
         intake.retryTimer = undefined;
-        if (!this.#closed) void this.#deadLetterUnreadable(intake);
-      }, 1000);
+        if (current()) void this.#deadLetterUnreadable(intake);
+      }, delay);
     }
   }
 

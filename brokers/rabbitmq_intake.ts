@@ -60,6 +60,8 @@ export class JobIntake {
   readonly unreadable: Unreadable[] = [];
   /** Set while a failed dead-letter copy of an unreadable message waits to be tried again. */
   retryTimer?: ReturnType<typeof setTimeout>;
+  /** Wait before the next retry of a failed dead-letter copy (doubles up to 30 s). */
+  retryDelayMs = 1000;
   /** Redelivered messages handed out since the last `reclaim()`. */
   reclaimed = 0;
   #tag: string | undefined;
