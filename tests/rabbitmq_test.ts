@@ -117,16 +117,18 @@ function rabbitTest(name: string, fn: () => Promise<void>, ignore?: string): voi
   });
 }
 
+/** Runs `fn` with a broker, then resets the job named like the prefix and `jobs`, pass or fail. */
 async function withBroker(
   prefix: string,
   o: Partial<RabbitBrokerOptions>,
   fn: (broker: Broker) => Promise<void>,
+  jobs: readonly string[] = [],
 ): Promise<void> {
   const broker = await openRabbitBroker({ url: AMQP_URL, namePrefix: prefix, ...o });
   try {
     await fn(broker);
   } finally {
-    await broker.reset(prefix).catch(() => {});
+    for (const job of [prefix, ...jobs]) await broker.reset(job).catch(() => {});
     await broker.close();
   }
 }
@@ -261,7 +263,7 @@ rabbitTest("a legacy retry is read as history and a foreign job's task is malfor
     assert.equal(letters[0]!.kind, "malformed");
     assert.match(letters[0]!.reason, /unknown job "other"/);
     await broker.reset(jobId);
-  });
+  }, [jobId]);
 });
 
 /** Closes the server side of the connections whose name contains `needle` (rabbitmqctl). */
@@ -357,7 +359,7 @@ rabbitTest(
         await zombie.reset(jobId).catch(() => {});
         await zombie.close();
       }
-    });
+    }, [jobId]);
   },
   rabbitmqctl,
 );
@@ -408,7 +410,7 @@ rabbitTest(
         await child.stdout.cancel().catch(() => {});
         await survivor.reset(jobId).catch(() => {});
       }
-    });
+    }, [jobId]);
   },
 );
 
@@ -470,7 +472,7 @@ rabbitTest(
         assert.equal((await broker.deadLetters.list(jobId)).length, 0);
         assert.equal((await broker.stats(jobId)).completed, 1);
         await broker.reset(jobId);
-      });
+      }, [jobId]);
     } finally {
       await setPolicy("clear_policy", policy);
     }
@@ -542,7 +544,7 @@ rabbitTest(
         await a.reset(jobId).catch(() => {});
         await b.close();
       }
-    });
+    }, [jobId]);
   },
   rabbitmqctl,
 );
@@ -625,7 +627,7 @@ rabbitTest(
         "the channel was closed (an ack of an already acked delivery is a 406 channel error)",
       );
       await broker.reset(jobId);
-    });
+    }, [jobId]);
   },
 );
 
@@ -653,6 +655,6 @@ rabbitTest(
       const stats = await broker.stats(jobId);
       assert.equal(stats.completed, 1500, JSON.stringify(stats));
       await broker.reset(jobId);
-    });
+    }, [jobId]);
   },
 );
