@@ -15,6 +15,10 @@ export interface OpenBrokerOptions extends Partial<BrokerOptions> {
   readonly url?: string;
   /** Database file, or `:memory:` (sqlite). */
   readonly sqlitePath?: string;
+  /** PEM strings for TLS to a server backend (with rediss:// or amqps://). */
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
+  /** RabbitMQ task queues of namespaced jobs. @default "classic" */
+  readonly queueType?: "classic" | "quorum";
 }
 
 /**
@@ -29,7 +33,7 @@ export interface OpenBrokerOptions extends Partial<BrokerOptions> {
  * ```
  */
 export async function openBroker(options: OpenBrokerOptions): Promise<Broker> {
-  const { backend, url, sqlitePath, ...brokerOptions } = options;
+  const { backend, url, sqlitePath, tls, queueType, ...brokerOptions } = options;
   switch (backend) {
     case "sqlite": {
       const { openSqliteBroker } = await import("./sqlite.ts");
@@ -37,12 +41,18 @@ export async function openBroker(options: OpenBrokerOptions): Promise<Broker> {
     }
     case "redis": {
       const { openRedisBroker } = await import("./redis.ts");
-      return openRedisBroker({ url: url || "redis://127.0.0.1:6379", ...brokerOptions });
+      return openRedisBroker({
+        url: url || "redis://127.0.0.1:6379",
+        ...(tls ? { tls } : {}),
+        ...brokerOptions,
+      });
     }
     case "rabbitmq": {
       const { openRabbitBroker } = await import("./rabbitmq.ts");
       return openRabbitBroker({
         url: url || "amqp://guest:guest@127.0.0.1:5672",
+        ...(tls ? { tls } : {}),
+        ...(queueType ? { queueType } : {}),
         ...brokerOptions,
       });
     }

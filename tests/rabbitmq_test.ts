@@ -17,7 +17,7 @@ import { holderScript } from "../bench/rabbitmq.ts";
 import { computeRange } from "../jobs/sweep.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
 import { declareLegacyTopology } from "./fixtures/legacy_rabbitmq_worker.ts";
-import { until } from "./helpers.ts";
+import { ttg, until } from "./helpers.ts";
 import { assertPausedWorkerCannotCommit } from "./zombie_scenario.ts";
 
 export const AMQP_URL = Deno.env.get("AMQP_URL") ?? (() => {
@@ -47,38 +47,60 @@ export function newPrefix(): string {
   return `ttgtest-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-runBrokerConformance({
-  name: "rabbitmq",
-  ignoreReason: unreachable,
-  sanitize: false,
-  skip: {
-    aging: "RabbitMQ orders a queue by static priority only; it cannot age waiting messages",
-    zombie:
-      "leases are the connection: a live consumer's delivery is never taken away, so it cannot be reclaimed while its holder stalls; fencing after a connection loss is tested below",
-  },
-  setup() {
-    const prefix = newPrefix();
-    let raw: amqp.ChannelModel | undefined;
-    return Promise.resolve({
-      open: (o?: Partial<RabbitBrokerOptions>) =>
-        openRabbitBroker({ url: AMQP_URL, namePrefix: prefix, heartbeatSeconds: 2, ...o }),
-      async injectRaw(jobId: string, message: string) {
-        raw ??= await amqp.connect(AMQP_URL);
-        const ch = await raw.createConfirmChannel();
-        const names = jobNames(prefix, jobId);
-        await ch.assertExchange(names.taskExchange, "direct", { durable: true });
-        await ch.assertQueue(names.tasks, { durable: true, arguments: { "x-max-priority": 10 } });
-        await ch.bindQueue(names.tasks, names.taskExchange, names.tasks);
-        ch.publish(names.taskExchange, names.tasks, Buffer.from(message), { persistent: true });
-        await ch.waitForConfirms();
-        await ch.close();
-      },
-      async cleanup() {
-        await raw?.close();
-      },
-    });
-  },
-});
+for (const queueType of ["classic", "quorum"] as const) {
+  const quorum = queueType === "quorum";
+  runBrokerConformance({
+    name: quorum ? "rabbitmq (quorum queues)" : "rabbitmq",
+    ignoreReason: unreachable,
+    sanitize: false,
+    skip: {
+      aging: "RabbitMQ orders a queue by static priority only; it cannot age waiting messages",
+      zombie:
+        "leases are the connection: a live consumer's delivery is never taken away, so it cannot be reclaimed while its holder stalls; fencing after a connection loss is tested below",
+      ...(quorum
+        ? { priority: "quorum queues have no x-max-priority (RabbitMQ 3.x): documented" }
+        : {}),
+    },
+    setup() {
+      const prefix = newPrefix();
+      let raw: amqp.ChannelModel | undefined;
+      return Promise.resolve({
+        open: (o?: Partial<RabbitBrokerOptions>) =>
+          openRabbitBroker({
+            url: AMQP_URL,
+            namePrefix: prefix,
+            heartbeatSeconds: 2,
+            queueType,
+            ...o,
+          }),
+        async injectRaw(jobId: string, message: string) {
+          raw ??= await amqp.connect(AMQP_URL);
+          const ch = await raw.createConfirmChannel();
+          const names = jobNames(prefix, jobId);
+          await ch.assertExchange(names.taskExchange, "direct", { durable: true });
+          await ch.assertQueue(names.tasks, {
+            durable: true,
+            arguments: quorum
+              ? {
+                "x-queue-type": "quorum",
+                "x-delivery-limit": 4,
+                "x-dead-letter-exchange": names.dlqExchange,
+                "x-dead-letter-routing-key": names.dlq,
+              }
+              : { "x-max-priority": 10 },
+          });
+          await ch.bindQueue(names.tasks, names.taskExchange, names.tasks);
+          ch.publish(names.taskExchange, names.tasks, Buffer.from(message), { persistent: true });
+          await ch.waitForConfirms();
+          await ch.close();
+        },
+        async cleanup() {
+          await raw?.close();
+        },
+      });
+    },
+  });
+}
 
 const LEGACY = new URL("./fixtures/legacy_rabbitmq_worker.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
@@ -657,4 +679,40 @@ rabbitTest(
       await broker.reset(jobId);
     }, [jobId]);
   },
+);
+
+rabbitTest(
+  "ttg run --rabbitmq-queue-type quorum runs the job on a quorum task queue",
+  async () => {
+    const jobId = `${newPrefix()}-q`;
+    const common = ["--backend", "rabbitmq", "--job-id", jobId];
+    try {
+      const run = await ttg([
+        "run",
+        ...common,
+        "--rabbitmq-queue-type",
+        "quorum",
+        "--params",
+        "500",
+        "--chunk-size",
+        "10",
+        "--json",
+      ], { AMQP_URL });
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout);
+      assert.equal(report.chunks.completed, 50);
+      assert.ok(Math.abs(report.aggregate.sum - computeRange(0, 500).sum) < 1e-6);
+      const queues = await new Deno.Command("rabbitmqctl", {
+        args: ["-q", "list_queues", "name", "type"],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      const line = new TextDecoder().decode(queues.stdout).split("\n")
+        .find((l) => l.startsWith(`${jobNames("ttg", jobId).tasks}\t`));
+      assert.match(line ?? "", /\tquorum$/, "the task queue is not a quorum queue");
+    } finally {
+      await ttg(["reset", ...common], { AMQP_URL });
+    }
+  },
+  rabbitmqctl,
 );

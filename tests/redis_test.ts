@@ -29,6 +29,7 @@ import { InlineExecutor } from "../workers/executor.ts";
 import { silentLogger } from "../workers/log.ts";
 import { TtgWorker } from "../workers/worker.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
+import { ttg } from "./helpers.ts";
 import { assertPausedWorkerCannotCommit } from "./zombie_scenario.ts";
 
 const REDIS_URL = Deno.env.get("REDIS_URL") ??
@@ -757,6 +758,22 @@ Deno.test({
         () => openRedisBroker({ url: url.replace("s3cret", "wrong"), tls: { ca } }),
         (e: unknown) => e instanceof BrokerError && e.code === "UNAVAILABLE",
       );
+      // The CLI: the CA file reaches the coordinator and, through the environment, its workers.
+      const sweep = ["--backend", "redis", "--params", "300", "--chunk-size", "10", "--json"];
+      const run = await ttg(["run", ...sweep, "--tls-ca", `${certs}/ca.crt`], {
+        TTG_BROKER_URL: url,
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout);
+      assert.equal(report.chunks.completed, 30);
+      assert.ok(Math.abs(report.aggregate.sum - computeRange(0, 300).sum) < 1e-6);
+      // Without the CA the server's certificate is refused: one line, exit 1.
+      const refused = await ttg(["status", "--backend", "redis", "--job-id", "tls"], {
+        TTG_BROKER_URL: url,
+      });
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr.trim(), /^ttg: .*certificate/i);
+      assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
     } finally {
       await server.stop();
       await Deno.remove(certs, { recursive: true });
@@ -807,21 +824,6 @@ async function makeCertificates(dir: string): Promise<string> {
 
 // ---------------------------------------------------------------------------------------------
 // Issue 7 on Redis: the real `ttg` program and worker loop against a private redis-server.
-
-const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
-
-async function ttg(
-  args: readonly string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, CLI, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
 
 function plainRedis(port: number, dir: string): string[] {
   return ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", ""];

@@ -102,3 +102,55 @@ Deno.test("settings: Redis password and user come from the environment, rediss:/
     "rediss://u:p@cache:6380",
   );
 });
+
+Deno.test("settings: TLS files are read from flags or environment; a bad one names its flag", () => {
+  const files: Record<string, string> = {
+    "/certs/ca.pem": "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n",
+    "/certs/client.pem": "-----BEGIN CERTIFICATE-----\nme\n-----END CERTIFICATE-----\n",
+    "/certs/client.key": "-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n",
+    "/certs/notes.txt": "not a certificate",
+  };
+  const read = (path: string) => {
+    if (!(path in files)) throw new Deno.errors.NotFound(path);
+    return files[path]!;
+  };
+  const s = resolveSettings(
+    { tlsCa: "/certs/ca.pem" },
+    env({ TTG_TLS_CERT_FILE: "/certs/client.pem", TTG_TLS_KEY_FILE: "/certs/client.key" }),
+    {},
+    read,
+  );
+  assert.deepEqual(s.tls, {
+    ca: files["/certs/ca.pem"],
+    cert: files["/certs/client.pem"],
+    key: files["/certs/client.key"],
+  });
+  assert.deepEqual(s.tlsFiles, {
+    ca: "/certs/ca.pem",
+    cert: "/certs/client.pem",
+    key: "/certs/client.key",
+  });
+  assert.equal(resolveSettings({}, env({}), {}, read).tls, undefined);
+  const fails = (flags: Record<string, string>, vars: Record<string, string>, pattern: RegExp) =>
+    assert.throws(
+      () => resolveSettings(flags, env(vars), {}, read),
+      (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
+    );
+  fails({ tlsCa: "/certs/missing.pem" }, {}, /^Invalid --tls-ca "\/certs\/missing.pem": the file/);
+  fails(
+    {},
+    { TTG_TLS_CA_FILE: "/certs/notes.txt" },
+    /^Invalid TTG_TLS_CA_FILE ".*": expected a PEM/,
+  );
+  fails({ tlsCert: "/certs/client.pem" }, {}, /^Missing --tls-key/);
+  fails({ tlsKey: "/certs/client.key" }, {}, /^Missing --tls-cert/);
+});
+
+Deno.test("settings: the RabbitMQ queue type is classic unless quorum is asked for", () => {
+  assert.equal(resolveSettings({}, env({})).queueType, "classic");
+  assert.equal(resolveSettings({}, env({ TTG_RABBITMQ_QUEUE_TYPE: "Quorum" })).queueType, "quorum");
+  assert.throws(
+    () => resolveSettings({ rabbitmqQueueType: "stream" }, env({})),
+    /^ConfigError: Invalid --rabbitmq-queue-type "stream": expected one of classic, quorum$/,
+  );
+});

@@ -43,6 +43,13 @@ function brokerFlags(cmd: Command): Command {
       "redis://, rediss://, amqp:// or amqps:// URL (env TTG_BROKER_URL, REDIS_URL, AMQP_URL)",
     )
     .option("--sqlite-path <path>", "SQLite database file (env TTG_SQLITE_PATH)", undefined)
+    .option("--tls-ca <file>", "PEM CA bundle for rediss:// or amqps:// (env TTG_TLS_CA_FILE)")
+    .option("--tls-cert <file>", "PEM client certificate for TLS (env TTG_TLS_CERT_FILE)")
+    .option("--tls-key <file>", "PEM key of the client certificate (env TTG_TLS_KEY_FILE)")
+    .option(
+      "--rabbitmq-queue-type <type>",
+      "classic (priorities) or quorum (replicated) task queues (env TTG_RABBITMQ_QUEUE_TYPE)",
+    )
     .option("--job-id <id>", "job id: the namespace of every broker name (env TTG_JOB_ID)")
     .option("--lease-ms <ms>", "lease of a claimed chunk (env TTG_LEASE_MS, STALE_THRESHOLD_MS)")
     .option(

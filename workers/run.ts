@@ -147,9 +147,13 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
     const plan = planFor(settings, job);
     const t0 = performance.now();
     // Workers start while the chunks are published: their startup overlaps the publishing.
-    const env: Record<string, string> = settings.brokerUrl
-      ? { TTG_BROKER_URL: settings.brokerUrl }
-      : {};
+    const env: Record<string, string> = {
+      ...(settings.brokerUrl ? { TTG_BROKER_URL: settings.brokerUrl } : {}),
+      ...(settings.tlsFiles.ca ? { TTG_TLS_CA_FILE: settings.tlsFiles.ca } : {}),
+      ...(settings.tlsFiles.cert ? { TTG_TLS_CERT_FILE: settings.tlsFiles.cert } : {}),
+      ...(settings.tlsFiles.key ? { TTG_TLS_KEY_FILE: settings.tlsFiles.key } : {}),
+      TTG_RABBITMQ_QUEUE_TYPE: settings.queueType,
+    };
     const startWorkers = () => {
       for (let i = 0; i < settings.workers; i++) {
         workers.push(new WorkerProcess(`worker-${i}`, workerArgs(settings, `worker-${i}`), env));

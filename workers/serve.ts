@@ -33,6 +33,8 @@ export function openBrokerFor(settings: Settings, consumerId: string): Promise<B
     backend: settings.backend,
     url: settings.brokerUrl,
     sqlitePath: settings.sqlitePath,
+    tls: settings.tls,
+    queueType: settings.queueType,
     ...brokerOptionsOf(settings, consumerId),
   });
 }

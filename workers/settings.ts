@@ -22,6 +22,12 @@ export interface Settings {
   /** Broker URL (redis://, rediss://, amqp://, amqps://); empty for sqlite. */
   readonly brokerUrl: string;
   readonly sqlitePath: string;
+  /** PEM files for TLS to the broker (paths as given; "" when unset). */
+  readonly tlsFiles: TlsFiles;
+  /** Their contents, read when the settings are resolved; undefined without any file. */
+  readonly tls: TlsPem | undefined;
+  /** RabbitMQ task queues of namespaced jobs: classic (priorities) or quorum (replicated). */
+  readonly queueType: QueueType;
   readonly jobId: string;
   /** Job module path or URL; empty for the built-in sweep. */
   readonly jobModule: string;
@@ -50,6 +56,28 @@ export interface Settings {
   readonly completionIndex: number;
   readonly podName: string;
   readonly nodeName: string;
+}
+
+/** RabbitMQ queue types `--rabbitmq-queue-type` accepts. */
+export const QUEUE_TYPES = ["classic", "quorum"] as const;
+/** One of {@linkcode QUEUE_TYPES}. */
+export type QueueType = typeof QUEUE_TYPES[number];
+
+/** Paths of the PEM files for TLS to the broker; "" when unset. */
+export interface TlsFiles {
+  /** CA bundle that signed the broker's certificate (`--tls-ca`, env TTG_TLS_CA_FILE). */
+  readonly ca: string;
+  /** Client certificate (`--tls-cert`, env TTG_TLS_CERT_FILE). */
+  readonly cert: string;
+  /** Client certificate's key (`--tls-key`, env TTG_TLS_KEY_FILE). */
+  readonly key: string;
+}
+
+/** PEM contents of {@linkcode TlsFiles}, only those that were given. */
+export interface TlsPem {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
 }
 
 /** Flag values as commander hands them over (strings, booleans or absent). */
@@ -208,6 +236,48 @@ function checkUrl(src: Source, protocols: readonly string[]): string {
   return src.raw;
 }
 
+const TLS_SOURCES = [
+  ["ca", "--tls-ca", "TTG_TLS_CA_FILE"],
+  ["cert", "--tls-cert", "TTG_TLS_CERT_FILE"],
+  ["key", "--tls-key", "TTG_TLS_KEY_FILE"],
+] as const;
+
+/** The TLS files' paths and contents; a file that cannot be read is a ConfigError naming it. */
+function tlsSettings(
+  r: Resolver,
+  readFile: (path: string) => string,
+): { tlsFiles: TlsFiles; tls: TlsPem | undefined } {
+  const files = { ca: "", cert: "", key: "" };
+  const pem: { ca?: string; cert?: string; key?: string } = {};
+  for (const [field, flag, envName] of TLS_SOURCES) {
+    const src = r.source(flag, [envName]);
+    if (!src) continue;
+    files[field] = src.raw;
+    let text: string;
+    try {
+      text = readFile(src.raw);
+    } catch (error) {
+      const why = error instanceof Deno.errors.NotFound
+        ? "the file does not exist"
+        : (error as Error).message;
+      throw new ConfigError(src.name, `Invalid ${src.name} "${src.raw}": ${why}`);
+    }
+    if (!text.includes("-----BEGIN ")) {
+      throw ConfigError.invalid(src.name, src.raw, "a PEM file (-----BEGIN …)");
+    }
+    pem[field] = text;
+  }
+  if ((files.cert === "") !== (files.key === "")) {
+    const given = files.cert ? "--tls-cert" : "--tls-key";
+    const missing = files.cert ? "--tls-key" : "--tls-cert";
+    throw new ConfigError(
+      missing,
+      `Missing ${missing}: ${given} needs it (a client certificate and its key go together)`,
+    );
+  }
+  return { tlsFiles: files, tls: Object.keys(pem).length > 0 ? pem : undefined };
+}
+
 /** Hides the password of a URL for messages and logs. */
 export function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
@@ -228,6 +298,7 @@ export function resolveSettings(
   flags: FlagValues = {},
   env: EnvReader = processEnv,
   defaults: { readonly jobId?: string } = {},
+  readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
 ): Settings {
   const r = new Resolver(flags, env);
   const backend = r.choice("--backend", ["TTG_BACKEND", "QUEUE_BACKEND"], "sqlite", BACKENDS);
@@ -269,6 +340,13 @@ export function resolveSettings(
     backend,
     brokerUrl: brokerUrl(r, backend),
     sqlitePath: r.string("--sqlite-path", ["TTG_SQLITE_PATH"], ".ttg/ttg.db"),
+    ...tlsSettings(r, readFile),
+    queueType: r.choice(
+      "--rabbitmq-queue-type",
+      ["TTG_RABBITMQ_QUEUE_TYPE"],
+      "classic",
+      QUEUE_TYPES,
+    ),
     jobId,
     jobModule: r.string("--job", ["TTG_JOB_MODULE"], ""),
     workerId: r.string("--worker-id", ["TTG_WORKER_ID", "WORKER_ID", "POD_NAME"], "") ||
