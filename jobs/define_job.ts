@@ -43,7 +43,10 @@ export interface ChunkContext {
   readonly workerId: string;
   /** Logger of the worker running the chunk. */
   readonly log: Logger;
-  /** Reports progress within the chunk (parameters done so far). */
+  /**
+   * Reports progress within the chunk: the parameters done so far. Cheap to call often; a chunk
+   * that runs longer than 5 s logs its latest count in a PROGRESS line every 5 s.
+   */
   progress(done: number): void;
 }
 

@@ -21,16 +21,22 @@ Deno.test("a CPU-bound handler in a thread never blocks the main event loop", as
   });
   let ticks = 0;
   const timer = setInterval(() => ticks++, 50);
+  const progress: number[] = [];
   const outcome = await pool.execute({
     task: task("test.busy", "00001", { busy_ms: 1000 }),
     attempt: 1,
     workerId: "w",
     timeoutMs: 10_000,
     signal: new AbortController().signal,
+    onProgress: (done) => progress.push(done),
   });
   clearInterval(timer);
   assert.deepEqual(outcome.ok && outcome.value, { count: 10 });
   assert.ok(ticks >= 10, `the main loop ticked only ${ticks} times in 1 s of handler work`);
+  // ctx.progress reaches the main thread while the handler spins, throttled to 5 per second.
+  assert.ok(progress.length >= 3 && progress.length <= 6, `progress calls: ${progress}`);
+  assert.deepEqual(progress, [...progress].sort((a, b) => a - b));
+  assert.ok(progress.every((n) => n >= 0 && n <= 10), `progress calls: ${progress}`);
 });
 
 Deno.test("a handler that loops forever is timed out, its thread replaced, and the pool keeps serving", async () => {

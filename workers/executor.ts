@@ -19,6 +19,8 @@ export interface ExecutionRequest {
   readonly timeoutMs: number;
   /** Shutdown or a lost lease: stop the handler; the outcome is `aborted`. */
   readonly signal: AbortSignal;
+  /** Receives the handler's `ctx.progress(done)` calls (threads forward them at most 5 per s). */
+  readonly onProgress?: (done: number) => void;
 }
 
 /** What became of one chunk. */
@@ -113,7 +115,7 @@ export class InlineExecutor implements ChunkExecutor {
           attempt: request.attempt,
           workerId: request.workerId,
           log: this.#log,
-          progress: () => {},
+          progress: (done) => request.onProgress?.(done),
         })
       );
       running.catch(() => {}); // a handler that outlives its abort must not crash the process

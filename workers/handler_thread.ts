@@ -33,6 +33,7 @@ export type ThreadMessage =
     readonly unrecoverable: boolean;
     readonly aborted: boolean;
   }
+  | { readonly type: "progress"; readonly id: number; readonly done: number }
   | {
     readonly type: "log";
     readonly level: "debug" | "info" | "warn" | "error";
@@ -58,6 +59,17 @@ const log = {
   error: logger("error"),
 };
 
+/** Forwards a chunk's progress to the pool, at most every 200 ms (a handler may call it often). */
+function progressReporter(id: number): (done: number) => void {
+  let last = -Infinity;
+  return (done) => {
+    const now = performance.now();
+    if (now - last < 200) return;
+    last = now;
+    post({ type: "progress", id, done });
+  };
+}
+
 async function run(message: Extract<PoolMessage, { type: "run" }>): Promise<void> {
   const controller = new AbortController();
   running.set(message.id, controller);
@@ -77,7 +89,7 @@ async function run(message: Extract<PoolMessage, { type: "run" }>): Promise<void
         attempt: message.attempt,
         workerId: message.workerId,
         log,
-        progress: () => {},
+        progress: progressReporter(message.id),
       },
     );
     if (controller.signal.aborted) {

@@ -31,6 +31,7 @@ export interface ThreadPoolOptions {
 
 interface Pending {
   readonly resolve: (message: Extract<ThreadMessage, { type: "done" }>) => void;
+  readonly progress?: (done: number) => void;
 }
 
 class HandlerThread {
@@ -57,6 +58,8 @@ class HandlerThread {
           const pending = this.pending.get(message.id);
           this.pending.delete(message.id);
           pending?.resolve(message);
+        } else if (message.type === "progress") {
+          this.pending.get(message.id)?.progress?.(message.done);
         } else if (message.type === "log") log[message.level](message.message, message.fields);
       };
       this.worker.onerror = (event) => {
@@ -169,7 +172,7 @@ export class ThreadPoolExecutor implements ChunkExecutor {
     }
     const id = this.#nextId++;
     const done = new Promise<Extract<ThreadMessage, { type: "done" }>>((resolve) =>
-      thread.pending.set(id, { resolve })
+      thread.pending.set(id, { resolve, progress: request.onProgress })
     );
     let timer: ReturnType<typeof setTimeout> | undefined;
     let abortTimer: ReturnType<typeof setTimeout> | undefined;

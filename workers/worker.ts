@@ -53,6 +53,8 @@ export interface WorkerOptions {
   readonly minSplit?: number;
   /** Longest wait of one pull. @default 1000 */
   readonly pollMs?: number;
+  /** A chunk running longer than this logs its `ctx.progress` once per this interval. @default 5000 */
+  readonly progressLogMs?: number;
 }
 
 /** What one worker did. */
@@ -93,6 +95,10 @@ interface Entry {
   readonly controller: AbortController;
   state: EntryState;
   zombie: boolean;
+  /** When its handler started (performance.now()), for progress lines. */
+  startedAt?: number;
+  /** When its last PROGRESS line was written. */
+  progressLoggedAt?: number;
 }
 
 type Commit =
@@ -282,12 +288,14 @@ export class TtgWorker {
         };
       } else {
         entry.state = "running";
+        entry.startedAt = performance.now();
         outcome = await this.#o.executor.execute({
           task: entry.delivery.task,
           attempt: entry.delivery.attempt,
           workerId: this.#o.workerId,
           timeoutMs: this.#o.job.timeoutMs ?? this.#o.chunkTimeoutMs,
           signal: entry.controller.signal,
+          onProgress: (done) => this.#progress(entry, done),
         }).catch((error): ExecutionOutcome => ({
           ok: false,
           kind: "failed",
@@ -358,6 +366,28 @@ export class TtgWorker {
         workerId: this.#o.workerId,
         ...(split ? { split } : {}),
       },
+    });
+  }
+
+  /**
+   * A handler's `ctx.progress(done)`: a chunk running longer than the progress interval logs a
+   * PROGRESS line with its latest count, at most once per interval; short chunks log nothing.
+   */
+  #progress(entry: Entry, done: number): void {
+    if (entry.state !== "running" || entry.zombie || typeof done !== "number") return;
+    const interval = this.#o.progressLogMs ?? 5000;
+    const now = performance.now();
+    if (now - (entry.startedAt ?? now) < interval) return;
+    if (now - (entry.progressLoggedAt ?? -Infinity) < interval) return;
+    entry.progressLoggedAt = now;
+    const task = entry.delivery.task;
+    const params = task.end - task.start;
+    const clamped = Number.isFinite(done) ? Math.min(params, Math.max(0, done)) : 0;
+    this.#o.log.info("PROGRESS", {
+      chunk: task.chunkId,
+      done: clamped,
+      of: params,
+      percent: params > 0 ? Math.round((clamped / params) * 100) : 100,
     });
   }
 
