@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { openBroker } from "../brokers/open.ts";
 import { spawnTtg, tempDir, ttg, until } from "./helpers.ts";
-import { assertPausedWorkerCannotCommit } from "./zombie_scenario.ts";
+import {
+  assertBusyHandlerKeepsItsLease,
+  assertPausedWorkerCannotCommit,
+} from "./stall_scenarios.ts";
 
 Deno.test("ttg run --fault-demo --json: one worker SIGKILLed at ~30%, every chunk counted once, sum 5000355.0", async () => {
   await using dir = await tempDir();
@@ -124,6 +127,22 @@ Deno.test("ttg submit is idempotent, and status/results/dlq/reset read the job",
       gone.stderr,
       'ttg: Job "cli" was not found on sqlite: check --job-id and --backend\n',
     );
+  }
+});
+
+Deno.test("a handler thread spinning for 3× the lease keeps its chunk: completed once, never reclaimed", async () => {
+  await using dir = await tempDir();
+  const db = `${dir.path}/ttg.db`;
+  const observer = await openBroker({ backend: "sqlite", sqlitePath: db, consumerId: "observer" });
+  try {
+    await assertBusyHandlerKeepsItsLease({
+      brokerArgs: ["--sqlite-path", db, "--job-id", "busy"],
+      jobId: "busy",
+      observer,
+      leaseMs: 1000,
+    });
+  } finally {
+    await observer.close();
   }
 });
 

@@ -18,7 +18,10 @@ import { computeRange } from "../jobs/sweep.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
 import { declareLegacyTopology } from "./fixtures/legacy_rabbitmq_worker.ts";
 import { ttg, until } from "./helpers.ts";
-import { assertPausedWorkerCannotCommit } from "./zombie_scenario.ts";
+import {
+  assertBusyHandlerKeepsItsLease,
+  assertPausedWorkerCannotCommit,
+} from "./stall_scenarios.ts";
 
 export const AMQP_URL = Deno.env.get("AMQP_URL") ?? (() => {
   const user = Deno.env.get("RABBITMQ_USER") ?? "guest";
@@ -569,6 +572,26 @@ rabbitTest(
     }, [jobId]);
   },
   rabbitmqctl,
+);
+
+rabbitTest(
+  "a handler thread spinning for 3× the lease keeps its delivery: completed once, never redelivered",
+  async () => {
+    const jobId = `busy-${crypto.randomUUID().slice(0, 8)}`;
+    const observer = await openRabbitBroker({ url: AMQP_URL, consumerId: "observer" });
+    try {
+      // The AMQP heartbeat (half the lease) runs on the worker's main thread, free while it spins.
+      await assertBusyHandlerKeepsItsLease({
+        brokerArgs: ["--backend", "rabbitmq", "--broker-url", AMQP_URL, "--job-id", jobId],
+        jobId,
+        observer,
+        leaseMs: 2000,
+      });
+    } finally {
+      await observer.reset(jobId).catch(() => {});
+      await observer.close();
+    }
+  },
 );
 
 rabbitTest(

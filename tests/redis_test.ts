@@ -30,7 +30,10 @@ import { silentLogger } from "../workers/log.ts";
 import { TtgWorker } from "../workers/worker.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
 import { ttg } from "./helpers.ts";
-import { assertPausedWorkerCannotCommit } from "./zombie_scenario.ts";
+import {
+  assertBusyHandlerKeepsItsLease,
+  assertPausedWorkerCannotCommit,
+} from "./stall_scenarios.ts";
 
 const REDIS_URL = Deno.env.get("REDIS_URL") ??
   `redis://${Deno.env.get("REDIS_HOST") ?? "127.0.0.1"}:${Deno.env.get("REDIS_PORT") ?? "6379"}`;
@@ -858,6 +861,28 @@ Deno.test({
       assert.equal(report.faults.workers_killed, 1);
       assert.match(run.stderr, /Fault demo: SIGKILLed worker-1/);
     } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "redis: a handler thread spinning for 3× the lease keeps its chunk: completed once, never reclaimed",
+  ignore: !hasRedisServer,
+  async fn() {
+    const server = await PrivateRedis.start(plainRedis);
+    const url = `redis://127.0.0.1:${server.port}`;
+    const observer = await openRedisBroker({ url, consumerId: "observer" });
+    try {
+      await assertBusyHandlerKeepsItsLease({
+        brokerArgs: ["--backend", "redis", "--broker-url", url, "--job-id", "busy"],
+        jobId: "busy",
+        observer,
+        leaseMs: 1000,
+      });
+    } finally {
+      await observer.close();
       await server.stop();
     }
   },

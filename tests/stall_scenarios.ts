@@ -1,8 +1,10 @@
 /**
- * The SIGSTOP scenario every broker's tests run through the real CLI: a worker process is paused
- * past its lease while it holds the one chunk of a job, a second worker completes the chunk, and
- * the first, resumed, must not commit: its completion is a counted zombie and the aggregate holds
- * the rescuer's result only.
+ * The stall scenarios (issue 7) every broker's tests run through the real CLI:
+ * - a CPU-bound handler busy for 3× the lease keeps its chunk: completed once by its worker, no
+ *   reclaim, no duplicate, while a second worker waits for work;
+ * - a worker process paused (SIGSTOP) past its lease while it holds the one chunk of a job: a
+ *   second worker completes the chunk, and the first, resumed, must not commit: its completion is
+ *   a counted zombie and the aggregate holds the rescuer's result only.
  *
  * @module
  */
@@ -10,7 +12,7 @@ import assert from "node:assert/strict";
 import type { Broker } from "../brokers/contract.ts";
 import { spawnTtg, ttg, until } from "./helpers.ts";
 
-/** What the scenario needs from a broker's test. */
+/** What a scenario needs from a broker's test. */
 export interface PausedWorkerScenario {
   /** Flags that pick the broker and the job: `--backend …`, `--job-id …`, URL or path. */
   readonly brokerArgs: readonly string[];
@@ -81,5 +83,67 @@ export async function assertPausedWorkerCannotCommit(s: PausedWorkerScenario): P
       } catch { /* exited */ }
     }
     await Promise.all([paused.status, rescuer?.status]);
+  }
+}
+
+const BUSY_JOB = new URL("./fixtures/busy_job.ts", import.meta.url).pathname;
+
+/**
+ * A handler thread spins for 3× the lease on the one chunk of a job while a second worker waits:
+ * heartbeats keep the lease, so the chunk is completed once, by the busy worker, with no reclaim.
+ */
+export async function assertBusyHandlerKeepsItsLease(s: PausedWorkerScenario): Promise<void> {
+  const { observer, jobId } = s;
+  const leased = [
+    ...s.brokerArgs,
+    "--job",
+    BUSY_JOB,
+    "--execution",
+    "threads",
+    "--lease-ms",
+    String(s.leaseMs),
+    "--heartbeat-ms",
+    String(s.leaseMs / 4),
+    "--idle-timeout",
+    "0",
+    "--report-json",
+  ];
+  // One chunk of 10 parameters: the busy job spins work_ms per parameter, 3 leases in all.
+  const workMs = String((3 * s.leaseMs) / 10);
+  const submit = await ttg(["submit", ...s.brokerArgs, "--job", BUSY_JOB, "--params", "10"]
+    .concat(["--chunk-size", "10", "--work-ms", workMs]));
+  assert.equal(submit.code, 0, submit.stderr);
+  const t0 = performance.now();
+  const busy = spawnTtg(["worker", ...leased, "--worker-id", "busy"]);
+  let other: Deno.ChildProcess | undefined;
+  try {
+    await until(
+      async () => (await observer.stats(jobId)).inFlight === 1 || undefined,
+      15_000,
+      "the busy worker to take the chunk",
+    );
+    other = spawnTtg(["worker", ...leased, "--worker-id", "other"]);
+    await until(
+      async () => (await observer.stats(jobId)).completed === 1 || undefined,
+      30_000,
+      "the busy chunk to complete",
+    );
+    assert.ok(performance.now() - t0 >= 3 * s.leaseMs, "the handler did not spin for 3 leases");
+    for (const worker of [busy, other]) Deno.kill(worker.pid, "SIGTERM");
+    const [busyOut, otherOut] = await Promise.all([busy.output(), other.output()]);
+    assert.equal(lastJsonLine(busyOut).chunks, 1, "the chunk was taken from the busy worker");
+    assert.equal(lastJsonLine(otherOut).chunks, 0);
+    const stats = await observer.stats(jobId);
+    assert.equal(stats.completed, 1);
+    assert.equal(stats.reclaimed, 0, "a live CPU-bound chunk was reclaimed");
+    assert.equal(stats.duplicates, 0);
+    assert.equal(stats.zombies, 0);
+  } finally {
+    for (const worker of [busy, other]) {
+      try {
+        if (worker) Deno.kill(worker.pid, "SIGKILL");
+      } catch { /* exited */ }
+    }
+    await Promise.all([busy.status, other?.status]);
   }
 }
