@@ -109,7 +109,7 @@ export function logsBySelectorArgv(selector: string, namespace: string): string[
   ];
 }
 
-/** Names of the pods matching a selector, space separated. */
+/** Names of the running pods matching a selector, space separated. */
 export function podNamesArgv(selector: string, namespace: string): string[] {
   return [
     "kubectl",
@@ -117,6 +117,7 @@ export function podNamesArgv(selector: string, namespace: string): string[] {
     "pods",
     `--selector=${selector}`,
     `--namespace=${namespace}`,
+    "--field-selector=status.phase=Running",
     "--output=jsonpath={.items[*].metadata.name}",
   ];
 }

@@ -21,6 +21,15 @@ export async function findWorkerModules(root: string = REPO_ROOT): Promise<strin
   return [...found].sort();
 }
 
+const USAGE = `Usage: deno task compile [--output ${BINARY_PATH}] [--target TRIPLE] [--dry-run]
+
+  --output    where the executable goes (default ${BINARY_PATH})
+  --target    a deno compile target triple (default: this machine)
+  --dry-run   print the deno compile command instead of running it
+
+deno compile embeds a runtime (denort): set DENORT_BIN to one of this Deno version where
+dl.deno.land cannot be reached.`;
+
 if (import.meta.main) {
   await main(async () => {
     const { values } = parseArgs({
@@ -29,9 +38,14 @@ if (import.meta.main) {
         output: { type: "string", default: BINARY_PATH },
         target: { type: "string" },
         "dry-run": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h" },
       },
       strict: true,
     });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
     const argv = compileArgv({
       deno: Deno.execPath(),
       output: values.output,

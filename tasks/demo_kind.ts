@@ -24,6 +24,7 @@ import {
   DEFAULT_TIMEOUTS,
   finishSteps,
   followProgress,
+  isDone,
   type Progress,
   readProgress,
   runSteps,
@@ -38,13 +39,25 @@ const USAGE =
 
 ${CONFIG_FLAGS_USAGE}`;
 
-/** The demo's defaults: standalone pods and enough work per chunk to see the fault land. */
+/**
+ * The demo's defaults: standalone pods and enough work for the fault to land mid-job (100 chunks
+ * of 5 s on 3 workers × 4 slots: about 40 s, while each progress reading takes a few seconds).
+ */
 export const DEMO_DEFAULTS = {
   workers: "3",
   params: "10000",
   "chunk-size": "100",
-  "work-ms": "5",
+  "work-ms": "50",
 } as const;
+
+/** Fails the demo when the job was over before a worker could be killed: no fault was shown. */
+export function assertFaultLands(progress: Progress): void {
+  if (isDone(progress)) {
+    throw new EnvironmentError(
+      `The job finished (${progress.completed}/${progress.total} chunks) before a worker pod could be killed: give it more work (--work-ms or --params) to see the fault`,
+    );
+  }
+}
 
 /** The verdict line of a finished demo. */
 export function verdict(progress: Progress): { readonly ok: boolean; readonly line: string } {
@@ -99,17 +112,21 @@ if (import.meta.main) {
     await runSteps(synthesized, startSteps(synthesized));
     if (values["fault-demo"]) {
       console.log(`==> Wait until ${Math.round(faultAt * 100)}% of the chunks are done`);
-      await followProgress(synthesized, (p) => p.total > 0 && p.completed >= p.total * faultAt, {
-        timeoutSeconds: DEFAULT_TIMEOUTS.workersSeconds,
-        intervalMs: 500,
-      });
+      const reached = await followProgress(
+        synthesized,
+        (p) => p.total > 0 && p.completed >= p.total * faultAt,
+        { timeoutSeconds: DEFAULT_TIMEOUTS.workersSeconds, intervalMs: 500 },
+      );
+      assertFaultLands(reached);
       const pods = (await mustRun(
         podNamesArgv(componentSelector(config.name, "worker"), config.namespace),
         { capture: true },
       )).stdout.split(/\s+/).filter(Boolean).sort();
       const victim = pods[0];
       if (!victim) {
-        throw new EnvironmentError("No worker pod to kill: the workers have already exited");
+        throw new EnvironmentError(
+          "No running worker pod to kill: the workers have already exited (give the job more work: --work-ms or --params)",
+        );
       }
       console.log(`==> Kill worker pod "${victim}" (no grace period)`);
       await mustRun(killPodArgv(victim, config.namespace));

@@ -11,6 +11,14 @@ import { DEFAULT_CLUSTER, kindLoadImageArgv } from "../deploy/kind.ts";
 import { main, mustRun, REPO_ROOT, run, shellQuote } from "./command.ts";
 import { PROJECT_VERSION } from "./config_flags.ts";
 
+const USAGE =
+  `Usage: deno task image [--repository ttg] [--load-kind] [--cluster ${DEFAULT_CLUSTER}] [--dry-run]
+
+  --repository   image repository (default ttg); tags <repository>:<version> and :<git commit>
+  --load-kind    also load <repository>:<version> into the Kind cluster
+  --cluster      Kind cluster for --load-kind (default ${DEFAULT_CLUSTER})
+  --dry-run      print the docker (and kind) commands instead of running them`;
+
 /** `git rev-parse`: the short commit the image is built from. */
 export function gitCommitArgv(): string[] {
   return ["git", "rev-parse", "--short=12", "HEAD"];
@@ -30,9 +38,14 @@ if (import.meta.main) {
         "load-kind": { type: "boolean", default: false },
         cluster: { type: "string", default: DEFAULT_CLUSTER },
         "dry-run": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h" },
       },
       strict: true,
     });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
     const commit = await run(gitCommitArgv(), { cwd: REPO_ROOT, capture: true });
     const build: ImageBuild = {
       repository: values.repository,

@@ -50,7 +50,7 @@ import {
   startSteps,
   type Step,
 } from "../tasks/deploy_cluster.ts";
-import { verdict } from "../tasks/demo_kind.ts";
+import { assertFaultLands, verdict } from "../tasks/demo_kind.ts";
 
 const SEL = "app.kubernetes.io/managed-by=ttg-deploy,app.kubernetes.io/part-of=ttg";
 const RUN_SEL =
@@ -118,6 +118,7 @@ Deno.test("kubectl command lines are exact argv arrays", () => {
     "pods",
     "--selector=a=b",
     "--namespace=ttg",
+    "--field-selector=status.phase=Running",
     "--output=jsonpath={.items[*].metadata.name}",
   ]);
   assert.deepEqual(killPodArgv("ttg-worker-0", "ttg"), [
@@ -702,6 +703,15 @@ Deno.test("with fake kind and kubectl, the fault demo kills one worker pod at 30
   );
 });
 
+Deno.test("the fault demo fails when the job was over before a worker pod could be killed", () => {
+  const at = (completed: number) => ({ completed, total: 100, deadLettered: 0, duplicates: 0 });
+  assertFaultLands(at(40));
+  assert.throws(
+    () => assertFaultLands(at(100)),
+    /^EnvironmentError: The job finished \(100\/100 chunks\) before a worker pod could be killed/,
+  );
+});
+
 Deno.test("with a fake kind, cluster up creates the cluster from the generated config on stdin and loads the image", async () => {
   await using fake = await fakeCluster();
   const { code, stdout, stderr } = await task("cluster.ts", ["up", "--name", "demo"], fake.env);
@@ -748,4 +758,14 @@ Deno.test("with a fake docker, deno task image builds with the version and commi
   );
   assert.equal(load, `load docker-image ttg:${PROJECT_VERSION} --name ttg`);
   assert.match(stdout, new RegExp(`Built ttg:${PROJECT_VERSION}, ttg:${commit}`));
+});
+
+Deno.test("every deno task script prints its usage for --help and exits 0", async () => {
+  const scripts = ["cleanup.ts", "cluster.ts", "compile.ts", "demo_kind.ts", "deploy.ts"]
+    .concat(["image.ts", "manifests.ts"]);
+  for (const script of scripts) {
+    const { code, stdout, stderr } = await task(script, ["--help"]);
+    assert.equal(code, 0, `${script}: ${stderr}`);
+    assert.match(stdout, /^Usage: deno task /, script);
+  }
 });
