@@ -133,6 +133,38 @@ Deno.test("a chunk past its timeout is nacked as timed out and dead-lettered aft
   assert.deepEqual(letter?.history.map((h) => h.kind), ["timeout", "timeout"]);
 });
 
+Deno.test("a handler thread that loops forever is timed out and replaced; the worker serves every other chunk", async () => {
+  await using f = await setup();
+  const broker = await f.open({
+    consumerId: "w1",
+    retry: { maxAttempts: 2, baseDelayMs: 10, factor: 1, maxDelayMs: 10 },
+  });
+  const moduleUrl = new URL("./fixtures/forever_job.ts", import.meta.url).href;
+  const { job } = await loadJob(moduleUrl);
+  await broker.publish(
+    planSweep({ jobId: f.jobId, handler: job.name, params: 100, chunkSize: 10 }).tasks,
+  );
+  await using pool = await ThreadPoolExecutor.create({
+    moduleUrl,
+    jobName: job.name,
+    size: 2,
+    log: silentLogger,
+  });
+  const report = await worker(broker, f.jobId, job, pool, {
+    chunkTimeoutMs: 300,
+    minSplit: 10, // the whole chunk is the failing range
+  }).run(AbortSignal.timeout(20_000));
+  assert.equal(report.exitReason, "idle");
+  assert.equal(report.chunks, 9, "the other chunks were not all served");
+  assert.equal(report.retried, 1);
+  assert.equal(report.deadLettered, 1);
+  assert.equal(pool.threadsReplaced, 2, "each timed-out attempt replaces its thread");
+  const [letter] = await broker.deadLetters.list(f.jobId);
+  assert.equal(letter?.task?.chunkId, "00000");
+  assert.equal(letter?.kind, "timeout");
+  assert.match(letter?.reason ?? "", /timed out after 300 ms \(handler thread replaced\)/);
+});
+
 Deno.test("a CPU-bound handler busy for 3× the lease completes exactly once, with no reclaim and no duplicate", async () => {
   await using f = await setup();
   const leaseMs = 600;
