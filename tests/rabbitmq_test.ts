@@ -12,6 +12,7 @@ import * as amqp from "amqplib";
 import type { Broker, ChunkResult, Delivery } from "../brokers/contract.ts";
 import { openRabbitBroker, type RabbitBrokerOptions } from "../brokers/rabbitmq.ts";
 import { encodeTask } from "../brokers/rabbitmq_codec.ts";
+import { rabbitTarget } from "../brokers/rabbitmq_connection.ts";
 import { jobNames } from "../brokers/rabbitmq_topology.ts";
 import { holderScript } from "../bench/rabbitmq.ts";
 import { computeRange } from "../jobs/sweep.ts";
@@ -739,3 +740,30 @@ rabbitTest(
   },
   rabbitmqctl,
 );
+
+Deno.test("rabbitmq: amqps:// verifies the server with the given CA; guest is refused off localhost", () => {
+  const secure = rabbitTarget({
+    url: "amqps://ttg:s3cret@mq.example/jobs",
+    tls: { ca: "-----BEGIN CERTIFICATE-----", cert: "C", key: "K" },
+  });
+  assert.equal(secure.connect.protocol, "amqps");
+  assert.equal(secure.connect.port, 5671);
+  assert.equal(secure.connect.vhost, "jobs");
+  assert.equal(secure.connect.username, "ttg");
+  assert.deepEqual(secure.socket, {
+    ca: "-----BEGIN CERTIFICATE-----",
+    cert: "C",
+    key: "K",
+    rejectUnauthorized: true,
+    noDelay: true,
+  });
+  assert.equal(secure.where, "mq.example:5671");
+  const plain = rabbitTarget({ url: "amqp://127.0.0.1", tls: { ca: "ignored" } });
+  assert.deepEqual(plain.socket, { noDelay: true });
+  assert.equal(plain.connect.username, "guest");
+  assert.throws(
+    () => rabbitTarget({ url: "amqps://mq.example" }),
+    /guest/,
+    "default credentials off localhost",
+  );
+});
