@@ -44,7 +44,8 @@ export async function benchRabbit(options: RabbitBenchOptions = {}): Promise<Ben
     report = await runSweepBench({
       backend: "rabbitmq",
       chunks,
-      extraArgs: ["--job-id", jobId, "--broker-url", url],
+      // Pulls and acks of 256 chunks per call, as in the Redis section.
+      extraArgs: ["--job-id", jobId, "--broker-url", url, "--batch", "256"],
     });
   } finally {
     const broker = await openRabbitBroker({ url });

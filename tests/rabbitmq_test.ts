@@ -575,14 +575,25 @@ rabbitTest(
   rabbitmqctl,
 );
 
-rabbitTest(
-  "a handler thread spinning for 3× the lease keeps its delivery: completed once, never redelivered",
-  async () => {
-    const jobId = `busy-${crypto.randomUUID().slice(0, 8)}`;
+// Lease 2 s: the AMQP heartbeat is 1 s and runs on the worker's main thread (free while a handler
+// thread spins), so RabbitMQ drops only a frozen worker, after about 2 s.
+for (
+  const [name, scenario] of [
+    [
+      "a handler thread spinning for 3× the lease keeps its delivery: completed once, never redelivered",
+      assertBusyHandlerKeepsItsLease,
+    ],
+    [
+      "a worker paused past its lease (SIGSTOP) loses its connection and cannot commit after SIGCONT",
+      assertPausedWorkerCannotCommit,
+    ],
+  ] as const
+) {
+  rabbitTest(name, async () => {
+    const jobId = `stall-${crypto.randomUUID().slice(0, 8)}`;
     const observer = await openRabbitBroker({ url: AMQP_URL, consumerId: "observer" });
     try {
-      // The AMQP heartbeat (half the lease) runs on the worker's main thread, free while it spins.
-      await assertBusyHandlerKeepsItsLease({
+      await scenario({
         brokerArgs: ["--backend", "rabbitmq", "--broker-url", AMQP_URL, "--job-id", jobId],
         jobId,
         observer,
@@ -592,28 +603,8 @@ rabbitTest(
       await observer.reset(jobId).catch(() => {});
       await observer.close();
     }
-  },
-);
-
-rabbitTest(
-  "a worker paused past its lease (SIGSTOP) loses its connection and cannot commit after SIGCONT",
-  async () => {
-    const jobId = `zombie-${crypto.randomUUID().slice(0, 8)}`;
-    const observer = await openRabbitBroker({ url: AMQP_URL, consumerId: "observer" });
-    try {
-      // Lease 2 s: the AMQP heartbeat is 1 s, so RabbitMQ drops a frozen worker after about 2 s.
-      await assertPausedWorkerCannotCommit({
-        brokerArgs: ["--backend", "rabbitmq", "--broker-url", AMQP_URL, "--job-id", jobId],
-        jobId,
-        observer,
-        leaseMs: 2000,
-      });
-    } finally {
-      await observer.reset(jobId).catch(() => {});
-      await observer.close();
-    }
-  },
-);
+  });
+}
 
 rabbitTest(
   "malformed messages between good ones are dead-lettered while acks flow, with no channel error",

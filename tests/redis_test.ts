@@ -866,48 +866,39 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "redis: a handler thread spinning for 3× the lease keeps its chunk: completed once, never reclaimed",
-  ignore: !hasRedisServer,
-  async fn() {
-    const server = await PrivateRedis.start(plainRedis);
-    const url = `redis://127.0.0.1:${server.port}`;
-    const observer = await openRedisBroker({ url, consumerId: "observer" });
-    try {
-      await assertBusyHandlerKeepsItsLease({
-        brokerArgs: ["--backend", "redis", "--broker-url", url, "--job-id", "busy"],
-        jobId: "busy",
-        observer,
-        leaseMs: 1000,
-      });
-    } finally {
-      await observer.close();
-      await server.stop();
-    }
-  },
-});
+const STALL_SCENARIOS = [
+  [
+    "a handler thread spinning for 3× the lease keeps its chunk: completed once, never reclaimed",
+    assertBusyHandlerKeepsItsLease,
+  ],
+  [
+    "a worker paused past its lease (SIGSTOP) cannot commit after SIGCONT",
+    assertPausedWorkerCannotCommit,
+  ],
+] as const;
 
-Deno.test({
-  name: "redis: a worker paused past its lease (SIGSTOP) cannot commit after SIGCONT",
-  ignore: !hasRedisServer,
-  async fn() {
-    const server = await PrivateRedis.start(plainRedis);
-    const url = `redis://127.0.0.1:${server.port}`;
-    const observer = await openRedisBroker({ url, consumerId: "observer" });
-    try {
-      await assertPausedWorkerCannotCommit({
-        brokerArgs: ["--backend", "redis", "--broker-url", url, "--job-id", "zombie"],
-        jobId: "zombie",
-        observer,
-        leaseMs: 1000,
-      });
-    } finally {
-      await observer.close();
-      await server.stop();
-    }
-  },
-});
+for (const [name, scenario] of STALL_SCENARIOS) {
+  Deno.test({
+    name: `redis: ${name}`,
+    ignore: !hasRedisServer,
+    async fn() {
+      const server = await PrivateRedis.start(plainRedis);
+      const url = `redis://127.0.0.1:${server.port}`;
+      const observer = await openRedisBroker({ url, consumerId: "observer" });
+      try {
+        await scenario({
+          brokerArgs: ["--backend", "redis", "--broker-url", url, "--job-id", "stall"],
+          jobId: "stall",
+          observer,
+          leaseMs: 1000,
+        });
+      } finally {
+        await observer.close();
+        await server.stop();
+      }
+    },
+  });
+}
 
 Deno.test({
   name: "redis: poison-chunk bisection dead-letters exactly the failing parameters",

@@ -27,11 +27,11 @@ function lastJsonLine(out: Deno.CommandOutput): Record<string, number> {
   return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
 }
 
-/** Runs the scenario and asserts exactly-once accounting; stops every process it started. */
-export async function assertPausedWorkerCannotCommit(s: PausedWorkerScenario): Promise<void> {
-  const { observer, jobId } = s;
-  const leased = [
+/** `ttg worker` flags: the broker's, then a lease with a heartbeat of a quarter, no idle exit. */
+function workerFlags(s: PausedWorkerScenario, extra: readonly string[] = []): string[] {
+  return [
     ...s.brokerArgs,
+    ...extra,
     "--lease-ms",
     String(s.leaseMs),
     "--heartbeat-ms",
@@ -40,6 +40,22 @@ export async function assertPausedWorkerCannotCommit(s: PausedWorkerScenario): P
     "0",
     "--report-json",
   ];
+}
+
+/** SIGKILLs whichever of the processes still runs and waits for all of them. */
+async function killAll(processes: readonly (Deno.ChildProcess | undefined)[]): Promise<void> {
+  for (const child of processes) {
+    try {
+      if (child) Deno.kill(child.pid, "SIGKILL");
+    } catch { /* exited */ }
+  }
+  await Promise.all(processes.map((child) => child?.status));
+}
+
+/** Runs the scenario and asserts exactly-once accounting; stops every process it started. */
+export async function assertPausedWorkerCannotCommit(s: PausedWorkerScenario): Promise<void> {
+  const { observer, jobId } = s;
+  const leased = workerFlags(s);
   // One chunk of 10 parameters × 300 ms: 3 s of work, longer than the lease.
   const submit = await ttg(["submit", ...s.brokerArgs, "--params", "10", "--chunk-size", "10"]
     .concat(["--work-ms", "300"]));
@@ -77,12 +93,7 @@ export async function assertPausedWorkerCannotCommit(s: PausedWorkerScenario): P
     assert.equal(stats.completed, 1);
     assert.equal(stats.duplicates, 0);
   } finally {
-    for (const worker of [paused, rescuer]) {
-      try {
-        if (worker) Deno.kill(worker.pid, "SIGKILL");
-      } catch { /* exited */ }
-    }
-    await Promise.all([paused.status, rescuer?.status]);
+    await killAll([paused, rescuer]);
   }
 }
 
@@ -94,20 +105,7 @@ const BUSY_JOB = new URL("./fixtures/busy_job.ts", import.meta.url).pathname;
  */
 export async function assertBusyHandlerKeepsItsLease(s: PausedWorkerScenario): Promise<void> {
   const { observer, jobId } = s;
-  const leased = [
-    ...s.brokerArgs,
-    "--job",
-    BUSY_JOB,
-    "--execution",
-    "threads",
-    "--lease-ms",
-    String(s.leaseMs),
-    "--heartbeat-ms",
-    String(s.leaseMs / 4),
-    "--idle-timeout",
-    "0",
-    "--report-json",
-  ];
+  const leased = workerFlags(s, ["--job", BUSY_JOB, "--execution", "threads"]);
   // One chunk of 10 parameters: the busy job spins work_ms per parameter, 3 leases in all.
   const workMs = String((3 * s.leaseMs) / 10);
   const submit = await ttg(["submit", ...s.brokerArgs, "--job", BUSY_JOB, "--params", "10"]
@@ -139,11 +137,6 @@ export async function assertBusyHandlerKeepsItsLease(s: PausedWorkerScenario): P
     assert.equal(stats.duplicates, 0);
     assert.equal(stats.zombies, 0);
   } finally {
-    for (const worker of [busy, other]) {
-      try {
-        if (worker) Deno.kill(worker.pid, "SIGKILL");
-      } catch { /* exited */ }
-    }
-    await Promise.all([busy.status, other?.status]);
+    await killAll([busy, other]);
   }
 }
