@@ -174,7 +174,11 @@ export async function deleteJob(
   });
 }
 
-function taskQueueArguments(names: JobNames, options: TopologyOptions): Record<string, unknown> {
+/** Arguments of a job's task queue: none for the predecessor's, else priorities or quorum. */
+export function taskQueueArguments(
+  names: JobNames,
+  options: TopologyOptions,
+): Record<string, unknown> {
   if (names.legacy) return {};
   if (options.queueType === "quorum") {
     return {

@@ -9,11 +9,16 @@
  */
 import assert from "node:assert/strict";
 import * as amqp from "amqplib";
-import type { Broker, ChunkResult, Delivery } from "../brokers/contract.ts";
+import {
+  type Broker,
+  type ChunkResult,
+  DEFAULT_RETRY,
+  type Delivery,
+} from "../brokers/contract.ts";
 import { openRabbitBroker, type RabbitBrokerOptions } from "../brokers/rabbitmq.ts";
 import { encodeTask } from "../brokers/rabbitmq_codec.ts";
 import { rabbitTarget } from "../brokers/rabbitmq_connection.ts";
-import { jobNames } from "../brokers/rabbitmq_topology.ts";
+import { jobNames, taskQueueArguments } from "../brokers/rabbitmq_topology.ts";
 import { holderScript } from "../bench/rabbitmq.ts";
 import { computeRange } from "../jobs/sweep.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
@@ -84,14 +89,11 @@ for (const queueType of ["classic", "quorum"] as const) {
           await ch.assertExchange(names.taskExchange, "direct", { durable: true });
           await ch.assertQueue(names.tasks, {
             durable: true,
-            arguments: quorum
-              ? {
-                "x-queue-type": "quorum",
-                "x-delivery-limit": 4,
-                "x-dead-letter-exchange": names.dlqExchange,
-                "x-dead-letter-routing-key": names.dlq,
-              }
-              : { "x-max-priority": 10 },
+            // As the broker declares it (its default retry policy).
+            arguments: taskQueueArguments(names, {
+              queueType,
+              deliveryLimit: DEFAULT_RETRY.maxAttempts + 1,
+            }),
           });
           await ch.bindQueue(names.tasks, names.taskExchange, names.tasks);
           ch.publish(names.taskExchange, names.tasks, Buffer.from(message), { persistent: true });

@@ -114,9 +114,14 @@ Deno.test("settings: TLS files are read from flags or environment; a bad one nam
     if (!(path in files)) throw new Deno.errors.NotFound(path);
     return files[path]!;
   };
+  const tlsRedis = { TTG_BACKEND: "redis", REDIS_URL: "rediss://cache.example:6380" };
   const s = resolveSettings(
     { tlsCa: "/certs/ca.pem" },
-    env({ TTG_TLS_CERT_FILE: "/certs/client.pem", TTG_TLS_KEY_FILE: "/certs/client.key" }),
+    env({
+      ...tlsRedis,
+      TTG_TLS_CERT_FILE: "/certs/client.pem",
+      TTG_TLS_KEY_FILE: "/certs/client.key",
+    }),
     {},
     read,
   );
@@ -130,10 +135,12 @@ Deno.test("settings: TLS files are read from flags or environment; a bad one nam
     cert: "/certs/client.pem",
     key: "/certs/client.key",
   });
-  assert.equal(resolveSettings({}, env({}), {}, read).tls, undefined);
+  assert.equal(resolveSettings({}, env(tlsRedis), {}, read).tls, undefined);
+  // SQLite (and ttg static) use no TLS: its settings are not even read.
+  assert.equal(resolveSettings({ tlsCa: "/certs/missing.pem" }, env({}), {}, read).tls, undefined);
   const fails = (flags: Record<string, string>, vars: Record<string, string>, pattern: RegExp) =>
     assert.throws(
-      () => resolveSettings(flags, env(vars), {}, read),
+      () => resolveSettings(flags, env({ ...tlsRedis, ...vars }), {}, read),
       (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
     );
   fails({ tlsCa: "/certs/missing.pem" }, {}, /^Invalid --tls-ca "\/certs\/missing.pem": the file/);
@@ -144,13 +151,26 @@ Deno.test("settings: TLS files are read from flags or environment; a bad one nam
   );
   fails({ tlsCert: "/certs/client.pem" }, {}, /^Missing --tls-key/);
   fails({ tlsKey: "/certs/client.key" }, {}, /^Missing --tls-cert/);
+  // A TLS file with a plain-text URL would send the password in clear: refused, for both brokers.
+  fails({ tlsCa: "/certs/ca.pem" }, { REDIS_URL: "redis://cache:6379" }, /need a rediss:\/\/ or/);
+  fails(
+    { tlsCa: "/certs/ca.pem" },
+    { TTG_BACKEND: "rabbitmq", AMQP_URL: "amqp://u:p@mq.example" },
+    /^Invalid --tls-ca "\/certs\/ca.pem": TLS files need a rediss:\/\/ or amqps:\/\/ broker URL, not amqp:\/\/$/,
+  );
 });
 
 Deno.test("settings: the RabbitMQ queue type is classic unless quorum is asked for", () => {
-  assert.equal(resolveSettings({}, env({})).queueType, "classic");
-  assert.equal(resolveSettings({}, env({ TTG_RABBITMQ_QUEUE_TYPE: "Quorum" })).queueType, "quorum");
+  const rabbit = (vars: Record<string, string>) => env({ TTG_BACKEND: "rabbitmq", ...vars });
+  assert.equal(resolveSettings({}, rabbit({})).queueType, "classic");
+  assert.equal(
+    resolveSettings({}, rabbit({ TTG_RABBITMQ_QUEUE_TYPE: "Quorum" })).queueType,
+    "quorum",
+  );
+  // Other backends never read it.
+  assert.equal(resolveSettings({ rabbitmqQueueType: "stream" }, env({})).queueType, "classic");
   assert.throws(
-    () => resolveSettings({ rabbitmqQueueType: "stream" }, env({})),
+    () => resolveSettings({ rabbitmqQueueType: "stream" }, rabbit({})),
     /^ConfigError: Invalid --rabbitmq-queue-type "stream": expected one of classic, quorum$/,
   );
 });

@@ -59,14 +59,31 @@ const log = {
   error: logger("error"),
 };
 
-/** Forwards a chunk's progress to the pool, at most every 200 ms (a handler may call it often). */
+/**
+ * Forwards a chunk's progress to the pool at most every 200 ms (a handler may call it often); a
+ * count held back is sent when the window ends, if the handler lets the thread's timers run.
+ */
 function progressReporter(id: number): (done: number) => void {
   let last = -Infinity;
+  let pending: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const send = (done: number) => {
+    last = performance.now();
+    pending = undefined;
+    if (running.has(id)) post({ type: "progress", id, done });
+  };
   return (done) => {
-    const now = performance.now();
-    if (now - last < 200) return;
-    last = now;
-    post({ type: "progress", id, done });
+    const wait = 200 - (performance.now() - last);
+    if (wait <= 0) {
+      clearTimeout(timer);
+      timer = undefined;
+      return send(done);
+    }
+    pending = done;
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      if (pending !== undefined) send(pending);
+    }, wait);
   };
 }
 

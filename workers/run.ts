@@ -32,6 +32,19 @@ export interface RunOptions {
 }
 
 /** Flags passed on to each worker process (the broker URL goes by environment, not argv). */
+/** The `ttg worker` command that finishes an interrupted run's job (no secret in it). */
+function resumeCommand(settings: Settings): string {
+  const flags = [`--backend ${settings.backend}`];
+  if (settings.backend === "sqlite") flags.push(`--sqlite-path ${settings.sqlitePath}`);
+  if (settings.tlsFiles.ca) flags.push(`--tls-ca ${settings.tlsFiles.ca}`);
+  if (settings.tlsFiles.cert) flags.push(`--tls-cert ${settings.tlsFiles.cert}`);
+  if (settings.tlsFiles.key) flags.push(`--tls-key ${settings.tlsFiles.key}`);
+  if (settings.queueType !== "classic") flags.push(`--rabbitmq-queue-type ${settings.queueType}`);
+  flags.push(`--job-id ${settings.jobId}`);
+  const url = settings.backend === "sqlite" ? "" : " with the same --broker-url";
+  return `ttg worker ${flags.join(" ")}${url}`;
+}
+
 function workerArgs(settings: Settings, workerId: string): string[] {
   return [
     "worker",
@@ -171,12 +184,11 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
     let drainedPolls = 0;
     for (;;) {
       if (options.signal?.aborted) {
-        const where = settings.backend === "sqlite"
-          ? `--sqlite-path ${settings.sqlitePath}`
-          : "and the same --broker-url";
         throw new TtgError(
           "INTERRUPTED",
-          `The run was interrupted and its workers released their chunks; to finish job "${settings.jobId}", run ttg worker --backend ${settings.backend} ${where} --job-id ${settings.jobId}`,
+          `The run was interrupted and its workers released their chunks; to finish job "${settings.jobId}", run ${
+            resumeCommand(settings)
+          }`,
           { cause: options.signal.reason },
         );
       }

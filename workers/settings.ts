@@ -242,16 +242,29 @@ const TLS_SOURCES = [
   ["key", "--tls-key", "TTG_TLS_KEY_FILE"],
 ] as const;
 
-/** The TLS files' paths and contents; a file that cannot be read is a ConfigError naming it. */
+const NO_TLS = { tlsFiles: { ca: "", cert: "", key: "" }, tls: undefined } as const;
+
+/**
+ * The TLS files' paths and contents. A file that cannot be read, or any file with a URL that is
+ * not rediss:// or amqps:// (which would connect in plain text), is a ConfigError naming it.
+ */
 function tlsSettings(
   r: Resolver,
   readFile: (path: string) => string,
+  url: string,
 ): { tlsFiles: TlsFiles; tls: TlsPem | undefined } {
   const files = { ca: "", cert: "", key: "" };
   const pem: { ca?: string; cert?: string; key?: string } = {};
   for (const [field, flag, envName] of TLS_SOURCES) {
     const src = r.source(flag, [envName]);
     if (!src) continue;
+    const scheme = url.slice(0, url.indexOf(":"));
+    if (scheme !== "rediss" && scheme !== "amqps") {
+      throw new ConfigError(
+        src.name,
+        `Invalid ${src.name} "${src.raw}": TLS files need a rediss:// or amqps:// broker URL, not ${scheme}://`,
+      );
+    }
     files[field] = src.raw;
     let text: string;
     try {
@@ -336,17 +349,16 @@ export function resolveSettings(
     const v = s.trim().toUpperCase();
     return v === "WARN" ? "WARNING" : v;
   };
+  const url = brokerUrl(r, backend);
   return {
     backend,
-    brokerUrl: brokerUrl(r, backend),
+    brokerUrl: url,
     sqlitePath: r.string("--sqlite-path", ["TTG_SQLITE_PATH"], ".ttg/ttg.db"),
-    ...tlsSettings(r, readFile),
-    queueType: r.choice(
-      "--rabbitmq-queue-type",
-      ["TTG_RABBITMQ_QUEUE_TYPE"],
-      "classic",
-      QUEUE_TYPES,
-    ),
+    // Broker-only settings are read for the backend that uses them (ttg static uses none).
+    ...(backend === "sqlite" ? NO_TLS : tlsSettings(r, readFile, url)),
+    queueType: backend === "rabbitmq"
+      ? r.choice("--rabbitmq-queue-type", ["TTG_RABBITMQ_QUEUE_TYPE"], "classic", QUEUE_TYPES)
+      : "classic",
     jobId,
     jobModule: r.string("--job", ["TTG_JOB_MODULE"], ""),
     workerId: r.string("--worker-id", ["TTG_WORKER_ID", "WORKER_ID", "POD_NAME"], "") ||

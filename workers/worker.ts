@@ -97,6 +97,8 @@ interface Entry {
   zombie: boolean;
   /** When its handler started (performance.now()), for progress lines. */
   startedAt?: number;
+  /** Latest `ctx.progress` count of its handler. */
+  progress?: number;
   /** When its last PROGRESS line was written. */
   progressLoggedAt?: number;
 }
@@ -369,25 +371,35 @@ export class TtgWorker {
     });
   }
 
-  /**
-   * A handler's `ctx.progress(done)`: a chunk running longer than the progress interval logs a
-   * PROGRESS line with its latest count, at most once per interval; short chunks log nothing.
-   */
+  /** A handler's `ctx.progress(done)`: keeps the latest count of a running chunk. */
   #progress(entry: Entry, done: number): void {
-    if (entry.state !== "running" || entry.zombie || typeof done !== "number") return;
+    if (
+      entry.state !== "running" || entry.zombie || entry.controller.signal.aborted ||
+      typeof done !== "number" || !Number.isFinite(done)
+    ) return;
+    entry.progress = done;
+    this.#logProgress(entry, performance.now());
+  }
+
+  /**
+   * A chunk running longer than the progress interval that reported progress logs a PROGRESS line
+   * with its latest count once per interval (checked on every report and every heartbeat tick);
+   * short chunks log nothing.
+   */
+  #logProgress(entry: Entry, now: number): void {
+    if (entry.progress === undefined || entry.state !== "running" || entry.zombie) return;
     const interval = this.#o.progressLogMs ?? 5000;
-    const now = performance.now();
     if (now - (entry.startedAt ?? now) < interval) return;
     if (now - (entry.progressLoggedAt ?? -Infinity) < interval) return;
     entry.progressLoggedAt = now;
     const task = entry.delivery.task;
     const params = task.end - task.start;
-    const clamped = Number.isFinite(done) ? Math.min(params, Math.max(0, done)) : 0;
+    const done = Math.min(params, Math.max(0, entry.progress));
     this.#o.log.info("PROGRESS", {
       chunk: task.chunkId,
-      done: clamped,
+      done,
       of: params,
-      percent: params > 0 ? Math.round((clamped / params) * 100) : 100,
+      percent: params > 0 ? Math.round((done / params) * 100) : 100,
     });
   }
 
@@ -498,6 +510,8 @@ export class TtgWorker {
    * broker is unwell must not lose its lease); a lost lease aborts and drops a running chunk.
    */
   async #heartbeat(): Promise<void> {
+    const now = performance.now();
+    for (const entry of this.#entries) this.#logProgress(entry, now);
     const live = [...this.#entries].filter((e) => !e.zombie);
     if (live.length === 0) return;
     const outcomes = await this.#o.broker.extend(live.map((e) => e.delivery));
