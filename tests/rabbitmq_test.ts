@@ -760,3 +760,36 @@ Deno.test("rabbitmq: amqps:// verifies the server with the given CA; guest is re
     "default credentials off localhost",
   );
 });
+
+rabbitTest(
+  "ttg status and ttg results read a job the predecessor's workers produced (ttg.tasks, own vhost)",
+  async () => {
+    // A private vhost: the predecessor's names (job id ttg) are used as they are.
+    const vhost = newPrefix();
+    const ctl = (...args: string[]) =>
+      new Deno.Command("rabbitmqctl", { args: ["-q", ...args], stdout: "null", stderr: "piped" })
+        .output();
+    assert.ok((await ctl("add_vhost", vhost)).success, "rabbitmqctl add_vhost");
+    try {
+      const user = new URL(AMQP_URL).username || "guest";
+      await ctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*");
+      const url = `${AMQP_URL.replace(/\/+$/, "")}/${vhost}`;
+      assert.deepEqual(await legacyRun(["submit", url, "ttg", "1000", "100"]), { submitted: 10 });
+      assert.equal((await legacyRun(["worker", url, "ttg", "legacy-0", "1"])).done, 10);
+      const env = { AMQP_URL: url };
+      const results = await ttg(["results", "--backend", "rabbitmq", "--json"], env);
+      assert.equal(results.code, 0, results.stderr);
+      const report = JSON.parse(results.stdout);
+      assert.equal(report.aggregate.count, 1000);
+      assert.ok(Math.abs(report.aggregate.sum - computeRange(0, 1000).sum) < 1e-6);
+      const status = await ttg(["status", "--backend", "rabbitmq", "--json"], env);
+      assert.equal(status.code, 0, status.stderr);
+      const counters = JSON.parse(status.stdout);
+      assert.equal(counters.stats.completed, 10, status.stdout);
+      assert.equal(counters.stats.duplicates, 0, status.stdout);
+    } finally {
+      await ctl("delete_vhost", vhost);
+    }
+  },
+  rabbitmqctl,
+);

@@ -520,6 +520,36 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "redis: ttg status and ttg results read a job the predecessor's workers produced (ttg:tasks)",
+  ignore: !hasRedisServer,
+  async fn() {
+    // A private server: the predecessor's names (job id ttg) are used as they are.
+    const server = await PrivateRedis.start(plainRedis);
+    const url = `redis://127.0.0.1:${server.port}`;
+    try {
+      const done = await runLegacyWorker(
+        ["--url", url, "--consumer", "worker-0", "--init-params", "1000", "--chunk-size", "100"],
+      );
+      assert.equal(done.length, 10);
+      const env = { REDIS_URL: url };
+      const results = await ttg(["results", "--backend", "redis", "--json"], env);
+      assert.equal(results.code, 0, results.stderr);
+      const report = JSON.parse(results.stdout);
+      assert.equal(report.aggregate.count, 1000);
+      assert.ok(Math.abs(report.aggregate.sum - computeRange(0, 1000).sum) < 1e-6);
+      const status = await ttg(["status", "--backend", "redis", "--json"], env);
+      assert.equal(status.code, 0, status.stderr);
+      const counters = JSON.parse(status.stdout);
+      assert.equal(counters.stats.completed, 10, status.stdout);
+      assert.equal(counters.stats.duplicates, 0, status.stdout);
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "redis: a mixed fleet of new and legacy workers counts every chunk exactly once",
   ignore: unreachable !== undefined,
   async fn() {
