@@ -91,6 +91,27 @@ Deno.test("settings: RabbitMQ credentials never default to guest/guest outside l
   assert.equal(s.brokerUrl, "amqp://ttg:s3cr%3At@mq:5672/jobs");
 });
 
+Deno.test("settings: REDIS_TLS and RABBITMQ_TLS turn host-and-port settings into rediss:// and amqps://", () => {
+  const redis = (vars: Record<string, string>) =>
+    resolveSettings({ backend: "redis" }, env({ REDIS_HOST: "cache", ...vars })).brokerUrl;
+  assert.equal(redis({ REDIS_TLS: "true", REDIS_PASSWORD: "pw" }), "rediss://:pw@cache:6379");
+  assert.equal(redis({ REDIS_TLS: "0" }), "redis://cache:6379");
+  const rabbit = (vars: Record<string, string>) =>
+    resolveSettings(
+      { backend: "rabbitmq" },
+      env({ RABBITMQ_HOST: "mq", RABBITMQ_USER: "ttg", RABBITMQ_PASSWORD: "pw", ...vars }),
+    ).brokerUrl;
+  assert.equal(rabbit({ RABBITMQ_TLS: "yes" }), "amqps://ttg:pw@mq:5671");
+  assert.equal(rabbit({ RABBITMQ_TLS: "true", RABBITMQ_PORT: "5670" }), "amqps://ttg:pw@mq:5670");
+  assert.equal(rabbit({ RABBITMQ_TLS: "false" }), "amqp://ttg:pw@mq:5672");
+  assert.throws(
+    () => redis({ REDIS_TLS: "maybe" }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.message === 'Invalid REDIS_TLS "maybe": expected true or false',
+  );
+});
+
 Deno.test("settings: Redis password and user come from the environment, rediss:// URLs pass through", () => {
   assert.equal(
     resolveSettings({ backend: "redis" }, env({ REDIS_PASSWORD: "pw", REDIS_USERNAME: "ttg" }))

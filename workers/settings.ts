@@ -141,6 +141,14 @@ class Resolver {
     }
     return value * (range.scale ?? 1);
   }
+  boolean(flag: string | null, envNames: readonly string[], fallback: boolean): boolean {
+    const src = this.source(flag, envNames);
+    if (!src) return fallback;
+    const value = src.raw.trim().toLowerCase();
+    if (["true", "1", "yes", "on"].includes(value)) return true;
+    if (["false", "0", "no", "off"].includes(value)) return false;
+    throw ConfigError.invalid(src.name, src.raw, "true or false");
+  }
   choice<T extends string>(
     flag: string | null,
     envNames: readonly string[],
@@ -181,17 +189,23 @@ function brokerUrl(r: Resolver, backend: Backend): string {
   if (backend === "redis") {
     const src = explicit ?? r.source(null, ["REDIS_URL"]);
     if (src) return checkUrl(src, ["redis:", "rediss:"]);
+    const tls = r.boolean(null, ["REDIS_TLS"], false);
     const host = r.string(null, ["REDIS_HOST"], "127.0.0.1");
     const port = r.number(null, ["REDIS_PORT"], 6379, { min: 1, max: 65535, integer: true });
     const user = r.string(null, ["REDIS_USERNAME"], "");
     const password = r.string(null, ["REDIS_PASSWORD"], "");
     const auth = password ? `${encodeURIComponent(user)}:${encodeURIComponent(password)}@` : "";
-    return `redis://${auth}${hostPart(host)}:${port}`;
+    return `${tls ? "rediss" : "redis"}://${auth}${hostPart(host)}:${port}`;
   }
   const src = explicit ?? r.source(null, ["AMQP_URL", "RABBITMQ_URL"]);
   if (src) return checkUrl(src, ["amqp:", "amqps:"]);
+  const tls = r.boolean(null, ["RABBITMQ_TLS"], false);
   const host = r.string(null, ["RABBITMQ_HOST"], "127.0.0.1");
-  const port = r.number(null, ["RABBITMQ_PORT"], 5672, { min: 1, max: 65535, integer: true });
+  const port = r.number(null, ["RABBITMQ_PORT"], tls ? 5671 : 5672, {
+    min: 1,
+    max: 65535,
+    integer: true,
+  });
   const vhost = r.string(null, ["RABBITMQ_VHOST"], "/");
   let user = r.string(null, ["RABBITMQ_USER", "RABBITMQ_DEFAULT_USER"], "");
   let password = r.string(null, ["RABBITMQ_PASSWORD", "RABBITMQ_DEFAULT_PASS"], "");
@@ -206,7 +220,7 @@ function brokerUrl(r: Resolver, backend: Backend): string {
     password ||= "guest";
   }
   const vhostPart = vhost === "/" ? "" : `/${encodeURIComponent(vhost)}`;
-  return `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${
+  return `${tls ? "amqps" : "amqp"}://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${
     hostPart(host)
   }:${port}${vhostPart}`;
 }
