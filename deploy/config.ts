@@ -20,6 +20,7 @@ import {
   MODES,
   type NetworkPolicyProps,
   PULL_POLICIES,
+  RABBITMQ_QUEUE_TYPES,
   WORKER_CONTROLLERS,
   type WorkersProps,
 } from "./props.ts";
@@ -54,7 +55,13 @@ export interface DeploymentConfig {
       readonly chunkTimeoutSeconds: number | undefined;
     };
   readonly redis: BrokerConfig;
-  readonly rabbitmq: BrokerConfig & { readonly username: string; readonly vhost: string };
+  readonly rabbitmq: BrokerConfig & {
+    readonly username: string;
+    readonly vhost: string;
+    readonly queueType: typeof RABBITMQ_QUEUE_TYPES[number];
+  };
+  /** The Secret with the broker's certificate; undefined: no TLS. */
+  readonly tls: { readonly secretName: string | undefined };
   readonly networkPolicy: Required<NetworkPolicyProps>;
   readonly keda: Required<KedaProps>;
 }
@@ -107,6 +114,7 @@ const KNOWN_FIELDS: Readonly<Record<string, readonly string[]>> = {
     "workers",
     "redis",
     "rabbitmq",
+    "tls",
     "networkPolicy",
     "keda",
   ],
@@ -132,7 +140,17 @@ const KNOWN_FIELDS: Readonly<Record<string, readonly string[]>> = {
   "workers.resources": ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"],
   redis: ["image", "resources", "storage", "storageClassName", "password"],
   "redis.resources": ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"],
-  rabbitmq: ["image", "resources", "storage", "storageClassName", "password", "username", "vhost"],
+  rabbitmq: [
+    "image",
+    "resources",
+    "storage",
+    "storageClassName",
+    "password",
+    "username",
+    "vhost",
+    "queueType",
+  ],
+  tls: ["secretName"],
   "rabbitmq.resources": ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"],
   networkPolicy: ["enabled"],
   keda: [
@@ -299,7 +317,20 @@ export function resolveConfig(
     ...rmq.config,
     username,
     vhost: rmq.reader.string("vhost", "/", /^[\x21-\x7e]{1,64}$/, "a vhost name"),
+    queueType: rmq.reader.choice("queueType", "classic", RABBITMQ_QUEUE_TYPES),
   };
+
+  const t = top.child("tls");
+  const tls = {
+    secretName: t.optionalString(
+      "secretName",
+      /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/,
+      "a Secret name (a DNS subdomain)",
+    ),
+  };
+  if (tls.secretName !== undefined && mode === "static") {
+    t.problem("secretName", 'expected unset with mode "static" (static mode has no broker)');
+  }
 
   const networkPolicy = { enabled: top.child("networkPolicy").boolean("enabled", true) };
 
@@ -347,6 +378,7 @@ export function resolveConfig(
       workers,
       redis,
       rabbitmq,
+      tls,
       networkPolicy,
       keda,
     },

@@ -160,19 +160,27 @@ export class TriggerAuthentication implements KubeObject {
   }
 }
 
-/** The TriggerAuthentication: the Redis password, or the AMQP URL with credentials. */
+/**
+ * The TriggerAuthentication: the Redis password, or the AMQP URL with credentials; with TLS,
+ * KEDA's `tls: enable` (from the broker's Secret) and the CA that verifies the broker.
+ */
 export function kedaTriggerAuthentication(config: DeploymentConfig): TriggerAuthentication {
   const n = names(config);
-  const ref: SecretTargetRef = config.backend === "redis"
-    ? { parameter: "password", name: n.redisSecret, key: "password" }
-    : { parameter: "host", name: n.rabbitmqSecret, key: "amqp-url" };
+  const brokerSecret = config.backend === "redis" ? n.redisSecret : n.rabbitmqSecret;
+  const credentials: SecretTargetRef = config.backend === "redis"
+    ? { parameter: "password", name: brokerSecret, key: "password" }
+    : { parameter: "host", name: brokerSecret, key: "amqp-url" };
+  const tls: SecretTargetRef[] = config.tls.secretName === undefined ? [] : [
+    { parameter: "tls", name: brokerSecret, key: "tls" },
+    { parameter: "ca", name: config.tls.secretName, key: "ca.crt" },
+  ];
   return new TriggerAuthentication({
     metadata: {
       name: n.kedaAuth,
       namespace: config.namespace,
       labels: labels(config, "autoscaler"),
     },
-    spec: { secretTargetRef: [ref] },
+    spec: { secretTargetRef: [credentials, ...tls] },
   });
 }
 

@@ -98,6 +98,7 @@ export interface Names {
   readonly redisSecret: string;
   readonly rabbitmq: string;
   readonly rabbitmqSecret: string;
+  readonly rabbitmqTls: string;
   readonly worker: string;
   readonly submit: string;
   readonly static: string;
@@ -115,6 +116,7 @@ export function names(config: Pick<DeploymentConfig, "name" | "namespace">): Nam
     redisSecret: `${n}-redis-auth`,
     rabbitmq: `${n}-rabbitmq`,
     rabbitmqSecret: `${n}-rabbitmq-auth`,
+    rabbitmqTls: `${n}-rabbitmq-tls`,
     worker: `${n}-worker`,
     submit: `${n}-submit`,
     static: `${n}-static`,

@@ -10,6 +10,8 @@ import type {
   IEnvVar,
   IPodTemplateSpec,
   IResourceRequirements,
+  IVolume,
+  IVolumeMount,
 } from "kubernetes-models/v1";
 import type { DeploymentConfig, Resources } from "./config.ts";
 import { type Component, labels, names, serviceHost } from "./labels.ts";
@@ -19,7 +21,32 @@ export const IMAGE_ENTRYPOINT: readonly string[] = ["/ttg"];
 /** The `nonroot` user of distroless images. */
 export const NONROOT_UID = 65532;
 /** Broker ports. */
-export const PORTS = { redis: 6379, amqp: 5672, management: 15672 } as const;
+export const PORTS = { redis: 6379, amqp: 5672, amqps: 5671, management: 15672 } as const;
+/** Where the broker's TLS Secret is mounted (the broker: all keys; TTG pods: `ca.crt` only). */
+export const TLS_DIR = "/etc/ttg/tls";
+
+/** The port workers reach RabbitMQ on: 5671 (amqps) with TLS, 5672 without. */
+export function amqpPort(config: DeploymentConfig): number {
+  return config.tls.secretName === undefined ? PORTS.amqp : PORTS.amqps;
+}
+
+/** The pod volume of the TLS Secret (`items` limits it to some keys). */
+export function tlsVolume(
+  secretName: string,
+  options: { readonly items?: readonly string[]; readonly defaultMode?: number } = {},
+): IVolume {
+  return {
+    name: "tls",
+    secret: {
+      secretName,
+      ...(options.items ? { items: options.items.map((key) => ({ key, path: key })) } : {}),
+      ...(options.defaultMode === undefined ? {} : { defaultMode: options.defaultMode }),
+    },
+  };
+}
+
+/** The read-only mount of {@linkcode tlsVolume} at {@linkcode TLS_DIR}. */
+export const TLS_MOUNT: IVolumeMount = { name: "tls", mountPath: TLS_DIR, readOnly: true };
 
 /** Requests and limits of a container. */
 export function containerResources(r: Resources): IResourceRequirements {
@@ -44,25 +71,45 @@ function fromField(name: string, fieldPath: string): IEnvVar {
   return { name, valueFrom: { fieldRef: { fieldPath } } };
 }
 
-/** Backend and broker address; the password (and RabbitMQ user) come from the Secret. */
+/**
+ * Backend and broker address; the password (and RabbitMQ user) come from the Secret. With TLS,
+ * `REDIS_TLS`/`RABBITMQ_TLS` and the mounted CA; a quorum queue type when asked for.
+ */
 export function brokerEnv(config: DeploymentConfig): IEnvVar[] {
   const n = names(config);
+  const tls = (flag: string) =>
+    config.tls.secretName === undefined
+      ? []
+      : [literal(flag, "true"), literal("TTG_TLS_CA_FILE", `${TLS_DIR}/ca.crt`)];
   if (config.backend === "redis") {
     return [
       literal("TTG_BACKEND", "redis"),
       literal("REDIS_HOST", serviceHost(n.redis, config.namespace)),
       literal("REDIS_PORT", PORTS.redis),
       fromSecret("REDIS_PASSWORD", n.redisSecret, "password"),
+      ...tls("REDIS_TLS"),
     ];
   }
   return [
     literal("TTG_BACKEND", "rabbitmq"),
     literal("RABBITMQ_HOST", serviceHost(n.rabbitmq, config.namespace)),
-    literal("RABBITMQ_PORT", PORTS.amqp),
+    literal("RABBITMQ_PORT", amqpPort(config)),
     fromSecret("RABBITMQ_USER", n.rabbitmqSecret, "username"),
     fromSecret("RABBITMQ_PASSWORD", n.rabbitmqSecret, "password"),
     literal("RABBITMQ_VHOST", config.rabbitmq.vhost),
+    ...tls("RABBITMQ_TLS"),
+    ...(config.rabbitmq.queueType === "classic"
+      ? []
+      : [literal("TTG_RABBITMQ_QUEUE_TYPE", config.rabbitmq.queueType)]),
   ];
+}
+
+/** The CA volume of a role that talks to the broker over TLS (none without TLS or a broker). */
+function caVolumes(config: DeploymentConfig, role: TtgRole): IVolume[] {
+  const secret = config.tls.secretName;
+  return secret === undefined || role === "static"
+    ? []
+    : [tlsVolume(secret, { items: ["ca.crt"] })];
 }
 
 /** The sweep: job id, size, simulated work and faults, optional module and attempts. */
@@ -158,7 +205,10 @@ export function ttgContainer(config: DeploymentConfig, role: TtgRole): IContaine
       runAsUser: NONROOT_UID,
       seccompProfile: { type: "RuntimeDefault" },
     },
-    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+    volumeMounts: [
+      { name: "tmp", mountPath: "/tmp" },
+      ...(caVolumes(config, role).length > 0 ? [TLS_MOUNT] : []),
+    ],
   };
 }
 
@@ -205,7 +255,10 @@ export function ttgPodTemplate(
       },
       terminationGracePeriodSeconds: config.workers.graceSeconds +
         config.workers.terminationMarginSeconds,
-      volumes: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
+      volumes: [
+        { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+        ...caVolumes(config, role),
+      ],
     },
   };
 }

@@ -26,6 +26,9 @@ export const PULL_POLICIES = ["Always", "IfNotPresent", "Never"] as const;
 /** Log levels the worker accepts (docs/SETTINGS.md). */
 export const LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"] as const;
 
+/** RabbitMQ task queue types (the worker's `TTG_RABBITMQ_QUEUE_TYPE`). */
+export const RABBITMQ_QUEUE_TYPES = ["classic", "quorum"] as const;
+
 /** CPU and memory requests and limits (Kubernetes quantities). */
 export interface ResourcesProps {
   readonly cpuRequest?: string;
@@ -119,6 +122,23 @@ export interface RabbitMQProps extends BrokerProps {
   readonly username?: string;
   /** @default "/" */
   readonly vhost?: string;
+  /**
+   * Task queues: `classic` (priorities 0–10) or `quorum` (replicated, every delivery counted
+   * toward the attempts, no priorities). @default "classic"
+   */
+  readonly queueType?: typeof RABBITMQ_QUEUE_TYPES[number];
+}
+
+/** TLS between TTG pods (and KEDA) and the broker. */
+export interface TlsProps {
+  /**
+   * A Secret in the namespace with `tls.crt`, `tls.key` and `ca.crt` (what cert-manager
+   * writes) whose certificate names the broker's Service, `<name>-redis.<namespace>.svc` or
+   * `<name>-rabbitmq.<namespace>.svc`. Set, the broker speaks TLS only (RabbitMQ on 5671) and
+   * every TTG pod verifies it against `ca.crt`; unset, traffic inside the cluster is plain TCP,
+   * limited to TTG pods by the NetworkPolicy.
+   */
+  readonly secretName?: string;
 }
 
 /** NetworkPolicy: only TTG pods (and the KEDA operator, when on) reach the broker. */
@@ -183,6 +203,7 @@ export interface DeploymentProps {
   readonly workers?: WorkersProps;
   readonly redis?: RedisProps;
   readonly rabbitmq?: RabbitMQProps;
+  readonly tls?: TlsProps;
   readonly networkPolicy?: NetworkPolicyProps;
   readonly keda?: KedaProps;
 }

@@ -5,11 +5,11 @@
  * @module
  */
 import { StatefulSet } from "kubernetes-models/apps/v1";
-import { Secret, Service } from "kubernetes-models/v1";
+import { ConfigMap, Secret, Service } from "kubernetes-models/v1";
 import type { DeploymentConfig } from "./config.ts";
 import { brokerPodSecurity, brokerVolumeClaim } from "./broker_pod.ts";
 import { labels, names, selectorLabels, serviceHost } from "./labels.ts";
-import { containerResources, PORTS } from "./pod.ts";
+import { amqpPort, containerResources, PORTS, TLS_DIR, TLS_MOUNT, tlsVolume } from "./pod.ts";
 
 /** UID of the `rabbitmq` user of the official image. */
 const RABBITMQ_UID = 999;
@@ -21,12 +21,16 @@ const RABBITMQ_UID = 999;
 export function amqpUrl(config: DeploymentConfig): string {
   const { username, password, vhost } = config.rabbitmq;
   const host = serviceHost(names(config).rabbitmq, config.namespace);
-  return `amqp://${encodeURIComponent(username)}:${
-    encodeURIComponent(password)
-  }@${host}:${PORTS.amqp}/${encodeURIComponent(vhost)}`;
+  const scheme = config.tls.secretName === undefined ? "amqp" : "amqps";
+  return `${scheme}://${encodeURIComponent(username)}:${encodeURIComponent(password)}@${host}:${
+    amqpPort(config)
+  }/${encodeURIComponent(vhost)}`;
 }
 
-/** The Secret with keys `username`, `password` (and `amqp-url` when KEDA is on). */
+/**
+ * The Secret with keys `username`, `password` (and, when KEDA is on, `amqp-url` and with TLS
+ * `tls: enable`, KEDA's switch for TLS, which it reads from a Secret).
+ */
 export function rabbitmqSecret(config: DeploymentConfig): Secret {
   return new Secret({
     metadata: {
@@ -39,7 +43,41 @@ export function rabbitmqSecret(config: DeploymentConfig): Secret {
       username: config.rabbitmq.username,
       password: config.rabbitmq.password,
       ...(config.keda.enabled ? { "amqp-url": amqpUrl(config) } : {}),
+      ...(config.keda.enabled && config.tls.secretName !== undefined ? { tls: "enable" } : {}),
     },
+  });
+}
+
+/** Name of the AMQP port: `amqps` with TLS. */
+function amqpPortName(config: DeploymentConfig): string {
+  return config.tls.secretName === undefined ? "amqp" : "amqps";
+}
+
+/** Where the TLS listener's configuration file is mounted (the image reads conf.d/*.conf). */
+export const RABBITMQ_TLS_CONF = "/etc/rabbitmq/conf.d/90-ttg-tls.conf";
+
+/**
+ * The TLS listener's configuration: AMQP over TLS on 5671 only (the plain listener off),
+ * clients verified by password, not certificate.
+ */
+export function rabbitmqTlsConfigMap(config: DeploymentConfig): ConfigMap {
+  const conf = [
+    "listeners.tcp = none",
+    `listeners.ssl.default = ${PORTS.amqps}`,
+    `ssl_options.cacertfile = ${TLS_DIR}/ca.crt`,
+    `ssl_options.certfile = ${TLS_DIR}/tls.crt`,
+    `ssl_options.keyfile = ${TLS_DIR}/tls.key`,
+    "ssl_options.verify = verify_none",
+    "ssl_options.fail_if_no_peer_cert = false",
+    "",
+  ].join("\n");
+  return new ConfigMap({
+    metadata: {
+      name: names(config).rabbitmqTls,
+      namespace: config.namespace,
+      labels: labels(config, "broker", "rabbitmq"),
+    },
+    data: { "tls.conf": conf },
   });
 }
 
@@ -55,7 +93,12 @@ export function rabbitmqService(config: DeploymentConfig): Service {
       type: "ClusterIP",
       selector: selectorLabels(config, "broker", "rabbitmq"),
       ports: [
-        { name: "amqp", port: PORTS.amqp, targetPort: "amqp", protocol: "TCP" },
+        {
+          name: amqpPortName(config),
+          port: amqpPort(config),
+          targetPort: amqpPortName(config),
+          protocol: "TCP",
+        },
         { name: "management", port: PORTS.management, targetPort: "management", protocol: "TCP" },
       ],
     },
@@ -68,6 +111,7 @@ export function rabbitmqService(config: DeploymentConfig): Service {
  */
 export function rabbitmqStatefulSet(config: DeploymentConfig): StatefulSet {
   const n = names(config);
+  const tlsSecret = config.tls.secretName;
   const secret = (key: string) => ({ secretKeyRef: { name: n.rabbitmqSecret, key } });
   const diagnostics = (check: string) => ({ command: ["rabbitmq-diagnostics", "-q", check] });
   return new StatefulSet({
@@ -96,7 +140,7 @@ export function rabbitmqStatefulSet(config: DeploymentConfig): StatefulSet {
               { name: "RABBITMQ_DEFAULT_VHOST", value: config.rabbitmq.vhost },
             ],
             ports: [
-              { name: "amqp", containerPort: PORTS.amqp, protocol: "TCP" },
+              { name: amqpPortName(config), containerPort: amqpPort(config), protocol: "TCP" },
               { name: "management", containerPort: PORTS.management, protocol: "TCP" },
             ],
             readinessProbe: {
@@ -119,8 +163,20 @@ export function rabbitmqStatefulSet(config: DeploymentConfig): StatefulSet {
               runAsNonRoot: true,
               runAsUser: RABBITMQ_UID,
             },
-            volumeMounts: [{ name: "data", mountPath: "/var/lib/rabbitmq" }],
+            volumeMounts: [
+              { name: "data", mountPath: "/var/lib/rabbitmq" },
+              ...(tlsSecret === undefined ? [] : [
+                TLS_MOUNT,
+                { name: "tls-conf", mountPath: RABBITMQ_TLS_CONF, subPath: "tls.conf" },
+              ]),
+            ],
           }],
+          ...(tlsSecret === undefined ? {} : {
+            volumes: [
+              tlsVolume(tlsSecret, { defaultMode: 0o440 }),
+              { name: "tls-conf", configMap: { name: n.rabbitmqTls } },
+            ],
+          }),
         },
       },
       volumeClaimTemplates: [brokerVolumeClaim(config, config.rabbitmq, "rabbitmq")],
@@ -128,7 +184,14 @@ export function rabbitmqStatefulSet(config: DeploymentConfig): StatefulSet {
   });
 }
 
-/** Every RabbitMQ object, Secret first. */
-export function rabbitmqObjects(config: DeploymentConfig): [Secret, Service, StatefulSet] {
-  return [rabbitmqSecret(config), rabbitmqService(config), rabbitmqStatefulSet(config)];
+/** Every RabbitMQ object, Secret first (and the TLS listener's ConfigMap with TLS). */
+export function rabbitmqObjects(
+  config: DeploymentConfig,
+): (Secret | ConfigMap | Service | StatefulSet)[] {
+  return [
+    rabbitmqSecret(config),
+    ...(config.tls.secretName === undefined ? [] : [rabbitmqTlsConfigMap(config)]),
+    rabbitmqService(config),
+    rabbitmqStatefulSet(config),
+  ];
 }

@@ -9,15 +9,43 @@ import { Secret, Service } from "kubernetes-models/v1";
 import type { DeploymentConfig } from "./config.ts";
 import { brokerPodSecurity, brokerVolumeClaim } from "./broker_pod.ts";
 import { labels, names, selectorLabels } from "./labels.ts";
-import { containerResources, PORTS } from "./pod.ts";
+import { containerResources, PORTS, TLS_DIR, TLS_MOUNT, tlsVolume } from "./pod.ts";
 
 /** UID of the `redis` user of the official image. */
 const REDIS_UID = 999;
 
 /** Readiness and liveness: `redis-cli ping` answers PONG (REDISCLI_AUTH holds the password). */
-const PING = ["sh", "-c", "redis-cli ping | grep -q PONG"];
+function ping(tls: boolean): string[] {
+  const cli = tls ? `redis-cli --tls --cacert ${TLS_DIR}/ca.crt` : "redis-cli";
+  return ["sh", "-c", `${cli} ping | grep -q PONG`];
+}
 
-/** The Secret holding the Redis password (key `password`). */
+/**
+ * With TLS the one port speaks TLS only; clients are verified by password, not certificate.
+ * The key is readable by the redis group only (fsGroup).
+ */
+function tlsArgs(config: DeploymentConfig): string[] {
+  if (config.tls.secretName === undefined) return [];
+  return [
+    "--port",
+    "0",
+    "--tls-port",
+    String(PORTS.redis),
+    "--tls-cert-file",
+    `${TLS_DIR}/tls.crt`,
+    "--tls-key-file",
+    `${TLS_DIR}/tls.key`,
+    "--tls-ca-cert-file",
+    `${TLS_DIR}/ca.crt`,
+    "--tls-auth-clients",
+    "no",
+  ];
+}
+
+/**
+ * The Secret holding the Redis password (key `password`; with KEDA and TLS also `tls: enable`,
+ * KEDA's switch for TLS, which it reads from a Secret).
+ */
 export function redisSecret(config: DeploymentConfig): Secret {
   return new Secret({
     metadata: {
@@ -26,7 +54,10 @@ export function redisSecret(config: DeploymentConfig): Secret {
       labels: labels(config, "broker", "redis"),
     },
     type: "Opaque",
-    stringData: { password: config.redis.password },
+    stringData: {
+      password: config.redis.password,
+      ...(config.keda.enabled && config.tls.secretName !== undefined ? { tls: "enable" } : {}),
+    },
   });
 }
 
@@ -46,9 +77,14 @@ export function redisService(config: DeploymentConfig): Service {
   });
 }
 
-/** One Redis pod with append-only persistence on its volume and a required password. */
+/**
+ * One Redis pod with append-only persistence on its volume, a required password and, with
+ * `tls.secretName`, TLS only.
+ */
 export function redisStatefulSet(config: DeploymentConfig): StatefulSet {
   const n = names(config);
+  const tlsSecret = config.tls.secretName;
+  const PING = ping(tlsSecret !== undefined);
   const password = { secretKeyRef: { name: n.redisSecret, key: "password" } };
   return new StatefulSet({
     metadata: {
@@ -76,6 +112,7 @@ export function redisStatefulSet(config: DeploymentConfig): StatefulSet {
               "/data",
               "--requirepass",
               "$(REDIS_PASSWORD)",
+              ...tlsArgs(config),
             ],
             env: [
               { name: "REDIS_PASSWORD", valueFrom: password },
@@ -103,8 +140,14 @@ export function redisStatefulSet(config: DeploymentConfig): StatefulSet {
               runAsNonRoot: true,
               runAsUser: REDIS_UID,
             },
-            volumeMounts: [{ name: "data", mountPath: "/data" }],
+            volumeMounts: [
+              { name: "data", mountPath: "/data" },
+              ...(tlsSecret === undefined ? [] : [TLS_MOUNT]),
+            ],
           }],
+          ...(tlsSecret === undefined
+            ? {}
+            : { volumes: [tlsVolume(tlsSecret, { defaultMode: 0o440 })] }),
         },
       },
       volumeClaimTemplates: [brokerVolumeClaim(config, config.redis, "redis")],

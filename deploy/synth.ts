@@ -93,13 +93,20 @@ export function synth(props: DeploymentProps = {}, options: ResolveOptions = {})
   const { config, problems } = resolveConfig(props, options);
   const manifests = build(config);
   const all: Problem[] = [...problems];
-  all.push(...objectProblems(manifests.map((m) => m.object)));
+  const external = config.tls.secretName === undefined ? [] : [config.tls.secretName];
+  all.push(...objectProblems(manifests.map((m) => m.object), external));
   if (all.length > 0) throw new SynthError(all);
   return { config, manifests };
 }
 
-/** Schema, label, uniqueness and reference problems of a set of objects. */
-export function objectProblems(objects: readonly KubeObject[]): Problem[] {
+/**
+ * Schema, label, uniqueness and reference problems of a set of objects. References to the
+ * `externalSecrets` (Secrets the user provides, such as the TLS certificate) are not checked.
+ */
+export function objectProblems(
+  objects: readonly KubeObject[],
+  externalSecrets: readonly string[] = [],
+): Problem[] {
   const problems: Problem[] = [];
   const seen = new Set<string>();
   const secrets = new Map<string, Set<string>>();
@@ -133,7 +140,10 @@ export function objectProblems(objects: readonly KubeObject[]): Problem[] {
     }
     visit(plain(object), (node) => {
       const ref = node.secretKeyRef as { name?: string; key?: string } | undefined;
-      if (ref && !secrets.get(ref.name ?? "")?.has(ref.key ?? "")) {
+      if (
+        ref && !externalSecrets.includes(ref.name ?? "") &&
+        !secrets.get(ref.name ?? "")?.has(ref.key ?? "")
+      ) {
         problems.push({
           field,
           message: `refers to Secret "${ref.name}" key "${ref.key}", which is not generated`,
@@ -148,6 +158,7 @@ export function objectProblems(objects: readonly KubeObject[]): Problem[] {
       }
       const targets = node.secretTargetRef as { name?: string; key?: string }[] | undefined;
       for (const target of Array.isArray(targets) ? targets : []) {
+        if (externalSecrets.includes(target.name ?? "")) continue;
         if (!secrets.get(target.name ?? "")?.has(target.key ?? "")) {
           problems.push({
             field,

@@ -29,6 +29,8 @@ export const CONFIG_FLAGS = {
   "runtime-class": { type: "string" },
   keda: { type: "boolean" },
   "no-network-policy": { type: "boolean" },
+  "tls-secret": { type: "string" },
+  "rabbitmq-queue-type": { type: "string" },
 } as const;
 
 /** The config field each flag sets (for messages). */
@@ -49,6 +51,8 @@ export const FLAG_FOR_FIELD: Readonly<Record<string, string>> = {
   "image.tag": "--tag",
   "workers.runtimeClassName": "--runtime-class",
   "keda.enabled": "--keda",
+  "tls.secretName": "--tls-secret",
+  "rabbitmq.queueType": "--rabbitmq-queue-type",
 };
 
 /** Values of the shared flags as parseArgs returns them. */
@@ -119,6 +123,17 @@ export function propsFromFlags(
       }),
     },
     ...(flags.keda === undefined ? {} : { keda: { ...base.keda, enabled: flags.keda } }),
+    ...(flags["tls-secret"] === undefined
+      ? {}
+      : { tls: { ...base.tls, secretName: flags["tls-secret"] } }),
+    ...(flags["rabbitmq-queue-type"] === undefined ? {} : {
+      rabbitmq: {
+        ...base.rabbitmq,
+        queueType: flags["rabbitmq-queue-type"] as NonNullable<
+          DeploymentProps["rabbitmq"]
+        >["queueType"],
+      },
+    }),
     ...(flags["no-network-policy"] ? { networkPolicy: { enabled: false } } : {}),
   };
 }
@@ -135,4 +150,8 @@ export const CONFIG_FLAGS_USAGE = `Deployment flags:
   --image REPO  --tag TAG       worker image (default ttg:${PROJECT_VERSION})
   --runtime-class NAME          e.g. gvisor, for untrusted handlers
   --keda                        autoscale workers with a KEDA ScaledJob
-  --no-network-policy           do not restrict access to the broker`;
+  --no-network-policy           do not restrict access to the broker
+  --tls-secret NAME             TLS to the broker with the certificate in Secret NAME
+                                (tls.crt, tls.key, ca.crt, e.g. from cert-manager)
+  --rabbitmq-queue-type classic|quorum
+                                RabbitMQ task queues (default classic, with priorities)`;

@@ -62,6 +62,11 @@ export function parseDeployArgs(args: readonly string[]) {
       `Invalid "--keda": KEDA scales workers on a cluster; --target local runs them directly`,
     );
   }
+  if (values.target === "local" && values["tls-secret"] !== undefined) {
+    throw new UsageError(
+      `Invalid "--tls-secret": the certificate lives in a cluster Secret; --target local runs against the local brokers, which speak plain TCP`,
+    );
+  }
   const timeout = values.timeout === undefined
     ? DEFAULT_TIMEOUTS.workersSeconds
     : Number(values.timeout);

@@ -416,6 +416,9 @@ Deno.test("flags become props: numbers checked, the image tag defaults to the pr
   assert.equal(props.keda?.enabled, true);
   assert.equal(props.networkPolicy?.enabled, false);
   assert.throws(() => propsFromFlags({ workers: "three" }), UsageError);
+  const secured = propsFromFlags({ "tls-secret": "broker-tls", "rabbitmq-queue-type": "quorum" });
+  assert.equal(secured.tls?.secretName, "broker-tls");
+  assert.equal(secured.rabbitmq?.queueType, "quorum");
 });
 
 Deno.test("a task's failure is one line: exit 2 for bad input (naming the field and flag), 1 for the environment", () => {
@@ -534,6 +537,24 @@ Deno.test("bad flags exit with code 2 and one line per problem, naming the field
     2,
     'Invalid "--target": expected cluster or local, got "moon"',
   ]);
+  const queueType = await task("manifests.ts", [
+    "--backend",
+    "rabbitmq",
+    "--rabbitmq-queue-type",
+    "lazy",
+  ]);
+  assert.deepEqual([queueType.code, queueType.stderr.trim()], [
+    2,
+    'Invalid "rabbitmq.queueType": expected one of classic, quorum, got "lazy" (--rabbitmq-queue-type)',
+  ]);
+  const staticTls = await task("manifests.ts", ["--mode", "static", "--tls-secret", "broker-tls"]);
+  assert.deepEqual([staticTls.code, staticTls.stderr.trim()], [
+    2,
+    'Invalid "tls.secretName": expected unset with mode "static" (static mode has no broker) (--tls-secret)',
+  ]);
+  const localTls = await task("deploy.ts", ["--target", "local", "--tls-secret", "broker-tls"]);
+  assert.equal(localTls.code, 2);
+  assert.match(localTls.stderr.trim(), /^Invalid "--tls-secret": .*plain TCP$/);
 });
 
 Deno.test("without kubectl or kind on PATH the tasks exit with code 1 and one line, no stack trace", async () => {

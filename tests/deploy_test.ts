@@ -21,7 +21,8 @@ import { ScaledJob } from "../deploy/keda.ts";
 import { kindCluster } from "../deploy/kind.ts";
 import { LABEL, ownedSelector } from "../deploy/labels.ts";
 import type { KubeObject } from "../deploy/object.ts";
-import { NONROOT_UID } from "../deploy/pod.ts";
+import { NONROOT_UID, TLS_DIR } from "../deploy/pod.ts";
+import { RABBITMQ_TLS_CONF } from "../deploy/rabbitmq.ts";
 import { SynthError } from "../deploy/problems.ts";
 import {
   MANIFEST_STAGES,
@@ -48,6 +49,17 @@ const VARIANTS: Readonly<Record<string, DeploymentProps>> = {
   "static": { mode: "static", workers: { count: 4 }, job: { params: 100_000 } },
   "redis-keda": { backend: "redis", keda: { enabled: true, maxReplicas: 20 } },
   "rabbitmq-keda": { backend: "rabbitmq", keda: { enabled: true } },
+  "redis-tls-keda": {
+    backend: "redis",
+    tls: { secretName: "broker-tls" },
+    keda: { enabled: true },
+  },
+  "rabbitmq-tls-quorum": {
+    backend: "rabbitmq",
+    tls: { secretName: "broker-tls" },
+    rabbitmq: { queueType: "quorum" },
+    keda: { enabled: true },
+  },
 };
 
 function setup(props: DeploymentProps = {}) {
@@ -243,8 +255,10 @@ Deno.test("KEDA objects are checked by their own validation, including the Job i
 
 Deno.test("every object of every variant is schema-valid and carries all five app.kubernetes.io labels", () => {
   for (const [name, props] of Object.entries(VARIANTS)) {
-    const { objects, data } = setup(props);
-    assert.deepEqual(objectProblems(objects), [], name);
+    const { objects, data, config } = setup(props);
+    // The TLS Secret is the user's (cert-manager's): references to it are not checked.
+    const external = config.tls.secretName === undefined ? [] : [config.tls.secretName];
+    assert.deepEqual(objectProblems(objects, external), [], name);
     for (const object of data) {
       for (const label of REQUIRED_LABELS) {
         assert.ok(
@@ -549,6 +563,92 @@ Deno.test("brokers: Redis with AOF and a required password; RabbitMQ with AMQP a
     rc.env!.map((e) => e.valueFrom?.secretKeyRef?.key ?? e.value),
     ["username", "password", "/"],
   );
+});
+
+Deno.test("TLS: the broker speaks TLS only with the given Secret; TTG pods mount its CA alone and verify the broker", () => {
+  const redis = setup(VARIANTS["redis-tls-keda"]!).data;
+  const sts = redis.find((o) => o.kind === "StatefulSet")!;
+  const spec = podSpecs(sts)[0]!;
+  const c = spec.containers[0]!;
+  const args = c.args!.join(" ");
+  assert.match(args, /--port 0 --tls-port 6379 /);
+  assert.match(args, new RegExp(`--tls-key-file ${TLS_DIR}/tls.key`));
+  for (const probe of [c.readinessProbe, c.livenessProbe]) {
+    assert.match(
+      probe!.exec!.command!.join(" "),
+      /redis-cli --tls --cacert \/etc\/ttg\/tls\/ca.crt ping/,
+    );
+  }
+  // The broker's key is readable by the broker's group only (0440 with fsGroup 999).
+  assert.deepEqual(spec.volumes, [
+    { name: "tls", secret: { secretName: "broker-tls", defaultMode: 0o440 } },
+  ]);
+  assert.ok(c.volumeMounts!.some((m) => m.mountPath === TLS_DIR && m.readOnly));
+
+  const flags = { "redis-tls-keda": "REDIS_TLS", "rabbitmq-tls-quorum": "RABBITMQ_TLS" };
+  for (const [variant, flag] of Object.entries(flags)) {
+    const { data } = setup(VARIANTS[variant]!);
+    const ttgPods = data.filter((o) => ttgContainers(o).length > 0);
+    assert.ok(ttgPods.length >= 3, variant);
+    for (const object of ttgPods) {
+      const pod = podSpecs(object)[0]!;
+      const env = containerEnv(data, pod.containers[0]!);
+      assert.equal(env[flag], "true", `${variant} ${object.metadata.name}`);
+      assert.equal(env.TTG_TLS_CA_FILE, `${TLS_DIR}/ca.crt`);
+      // Only the CA reaches TTG pods, never the broker's key.
+      assert.deepEqual(pod.volumes!.find((v) => v.name === "tls"), {
+        name: "tls",
+        secret: { secretName: "broker-tls", items: [{ key: "ca.crt", path: "ca.crt" }] },
+      });
+    }
+    // KEDA verifies the broker with the same CA, and learns TLS is on from the broker Secret.
+    const auth = data.find((o) => o.kind === "TriggerAuthentication")!;
+    const refs = auth.spec.secretTargetRef.map((r: any) => `${r.parameter}=${r.name}/${r.key}`);
+    assert.ok(refs.includes("ca=broker-tls/ca.crt"), refs.join(" "));
+    const tlsRef = auth.spec.secretTargetRef.find((r: any) => r.parameter === "tls");
+    const secret = data.find((o) => o.kind === "Secret" && o.metadata.name === tlsRef.name)!;
+    assert.equal(secret.stringData[tlsRef.key], "enable");
+  }
+
+  // What the worker settings make of the generated env: rediss:// and amqps:// on 5671.
+  const worker = (data: Record<string, any>[]) =>
+    ttgContainers(data.find((o) => o.kind === "ScaledJob")!)[0]!;
+  const read = (data: Record<string, any>[]) => {
+    const env = containerEnv(data, worker(data));
+    return resolveSettings({}, (k) => env[k], {}, () => "-----BEGIN CERTIFICATE-----\n");
+  };
+  const r = read(redis);
+  assert.equal(r.brokerUrl, `rediss://:${SECRET}@ttg-redis.ttg.svc:6379`);
+  assert.equal(r.tlsFiles.ca, `${TLS_DIR}/ca.crt`);
+  const rabbit = setup(VARIANTS["rabbitmq-tls-quorum"]!).data;
+  const q = read(rabbit);
+  assert.equal(q.brokerUrl, `amqps://ttg:${SECRET}@ttg-rabbitmq.ttg.svc:5671`);
+  assert.equal(q.queueType, "quorum");
+  const amqpUrl = rabbit.find((o) => o.kind === "Secret")!.stringData["amqp-url"];
+  assert.match(amqpUrl, /^amqps:\/\/ttg:.*@ttg-rabbitmq\.ttg\.svc:5671\//);
+
+  // RabbitMQ: the plain listener off, TLS on 5671, from a labelled ConfigMap in conf.d.
+  const config = rabbit.find((o) => o.kind === "ConfigMap")!;
+  assert.match(config.data["tls.conf"], /^listeners\.tcp = none\nlisteners\.ssl\.default = 5671\n/);
+  const rc = podSpecs(rabbit.find((o) => o.kind === "StatefulSet")!)[0]!.containers[0]!;
+  assert.ok(
+    rc.volumeMounts!.some((m) => m.mountPath === RABBITMQ_TLS_CONF && m.subPath === "tls.conf"),
+  );
+  assert.deepEqual(rc.ports!.map((p) => p.containerPort), [5671, 15672]);
+  const service = rabbit.find((o) => o.kind === "Service")!;
+  assert.deepEqual(service.spec.ports.map((p: { port: number }) => p.port), [5671, 15672]);
+  const policy = rabbit.find((o) => o.kind === "NetworkPolicy")!;
+  assert.deepEqual(policy.spec.ingress[0].ports.map((p: { port: number }) => p.port), [
+    5671,
+    15672,
+  ]);
+
+  // Without TLS nothing of it is generated; static mode has no broker to secure.
+  const plainRabbit = setup({ backend: "rabbitmq" }).data;
+  assert.ok(!plainRabbit.some((o) => o.kind === "ConfigMap"));
+  assert.ok(!JSON.stringify(plainRabbit).includes("TLS"));
+  const { problems } = resolveConfig({ mode: "static", tls: { secretName: "broker-tls" } });
+  assert.deepEqual(problems.map((p) => p.field), ["tls.secretName"]);
 });
 
 Deno.test("the Namespace is generated (and labelled as ours) unless it is default or turned off", () => {
