@@ -21,6 +21,8 @@ import { openRedisBroker, type RedisBrokerOptions } from "../brokers/redis.ts";
 import { DEFAULT_KEY_PREFIX, encodeTask, jobKeyBase, streamKey } from "../brokers/redis_codec.ts";
 import { redisTarget } from "../brokers/redis_connection.ts";
 import { GROUP } from "../brokers/redis_scripts.ts";
+import { localPlan, type LocalProcess } from "../deploy/local.ts";
+import { synth } from "../deploy/synth.ts";
 import { defineJob } from "../jobs/define_job.ts";
 import { loadJob } from "../jobs/load.ts";
 import { planSweep } from "../jobs/plan.ts";
@@ -29,7 +31,8 @@ import { InlineExecutor } from "../workers/executor.ts";
 import { silentLogger } from "../workers/log.ts";
 import { TtgWorker } from "../workers/worker.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
-import { ttg } from "./helpers.ts";
+import { ttg, ttgArgs } from "./helpers.ts";
+import { makeCertificates } from "./tls_certs.ts";
 import {
   assertBusyHandlerKeepsItsLease,
   assertPausedWorkerCannotCommit,
@@ -807,53 +810,54 @@ Deno.test({
       assert.equal(refused.code, 1);
       assert.match(refused.stderr.trim(), /^ttg: .*certificate/i);
       assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+
+      // The Kubernetes wiring: the submit, worker and report containers a deployment with
+      // tls.secretName generates, run as processes with their generated env. Only what the
+      // kubelet and this test's server decide differs: the port, the CA's mount path, the user.
+      const { manifests } = synth({
+        backend: "redis",
+        tls: { secretName: "broker-tls" },
+        job: { id: "tls-k8s", params: 400, chunkSize: 20, workMs: 0 },
+        workers: { count: 2, idleTimeoutSeconds: 1 },
+      }, { randomSecret: () => "s3cret" });
+      const plan = localPlan(manifests, { entrypoint: [Deno.execPath(), ...ttgArgs([])] });
+      const local = {
+        REDIS_PORT: String(server.port),
+        REDIS_USERNAME: "alice",
+        TTG_TLS_CA_FILE: `${certs}/ca.crt`,
+      };
+      const runProcess = async (p: LocalProcess) => {
+        assert.equal(p.env.REDIS_TLS, "true", p.name);
+        const [program, ...args] = p.argv;
+        const out = await new Deno.Command(program!, {
+          args,
+          env: { ...p.env, ...local },
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const text = (b: Uint8Array) => new TextDecoder().decode(b);
+        assert.equal(out.code, 0, `${p.name}: ${text(out.stderr)}`);
+        return text(out.stdout);
+      };
+      for (const p of plan.submit) await runProcess(p);
+      await Promise.all(plan.workers.map(runProcess));
+      const k8sReport = await runProcess(plan.report[0]!);
+      assert.match(k8sReport, /chunks +20\/20 completed, 0 dead-lettered/);
+      const k8sStats = await ttg(["status", "--job-id", "tls-k8s", "--json"], {
+        ...local,
+        TTG_BACKEND: "redis",
+        REDIS_TLS: "true",
+        REDIS_PASSWORD: "s3cret",
+      });
+      assert.equal(k8sStats.code, 0, k8sStats.stderr);
+      assert.equal(JSON.parse(k8sStats.stdout).stats.completed, 20);
     } finally {
       await server.stop();
       await Deno.remove(certs, { recursive: true });
     }
   },
 });
-
-/** A CA and a server certificate for 127.0.0.1 (openssl); returns the CA's PEM. */
-async function makeCertificates(dir: string): Promise<string> {
-  const run = async (...args: string[]) => {
-    const out = await new Deno.Command("openssl", { args, cwd: dir, stderr: "piped" }).output();
-    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  };
-  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  const key = ["-newkey", "rsa:2048", "-nodes", "-keyout"];
-  await run(
-    "req",
-    "-x509",
-    ...key,
-    "ca.key",
-    "-out",
-    "ca.crt",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=ttg-ca",
-  );
-  await run("req", ...key, "server.key", "-out", "server.csr", "-subj", "/CN=localhost");
-  await run(
-    "x509",
-    "-req",
-    "-in",
-    "server.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "server.crt",
-    "-days",
-    "1",
-    "-extfile",
-    "ext.cnf",
-  );
-  return await Deno.readTextFile(`${dir}/ca.crt`);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Issue 7 on Redis: the real `ttg` program and worker loop against a private redis-server.

@@ -1,0 +1,188 @@
+/**
+ * RabbitMQ over TLS, for real: a private RabbitMQ node started by the test on free ports with
+ * the TLS listener configuration that deploy/ generates (the plain listener off), then
+ * `ttg run` over amqps://, and the submit, worker and report containers of a deployment with
+ * `tls.secretName` run as processes with their generated environment. Ignored, with the reason,
+ * where a private node cannot be started (no RabbitMQ server scripts, or not root).
+ */
+import "../tasks/node_warnings.ts";
+import assert from "node:assert/strict";
+import { localPlan, type LocalProcess } from "../deploy/local.ts";
+import { TLS_DIR } from "../deploy/pod.ts";
+import { synth } from "../deploy/synth.ts";
+import { computeRange } from "../jobs/sweep.ts";
+import { ttg, ttgArgs } from "./helpers.ts";
+import { makeCertificates } from "./tls_certs.ts";
+
+const SERVER_SCRIPT = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+
+function whyNotUsable(): string | undefined {
+  try {
+    Deno.statSync(SERVER_SCRIPT);
+  } catch {
+    return `${SERVER_SCRIPT} is not installed`;
+  }
+  if (Deno.uid() !== 0) return "a private RabbitMQ node needs root here (the server scripts)";
+  try {
+    Deno.statSync("/usr/bin/openssl");
+  } catch {
+    return "openssl is not installed";
+  }
+  return undefined;
+}
+
+const notUsable = whyNotUsable();
+if (notUsable) console.log(`rabbitmq TLS tests skipped: ${notUsable}`);
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** A RabbitMQ node of its own (name, directories, cookie, ports), stopped and removed by stop(). */
+class PrivateRabbitNode {
+  readonly #child: Deno.ChildProcess;
+  readonly #dir: string;
+
+  private constructor(child: Deno.ChildProcess, dir: string) {
+    this.#child = child;
+    this.#dir = dir;
+  }
+
+  /** Starts a node with `conf` as its rabbitmq.conf; resolves once `port` accepts connections. */
+  static async start(dir: string, conf: string, port: number): Promise<PrivateRabbitNode> {
+    await Deno.writeTextFile(`${dir}/rabbitmq.conf`, conf);
+    await Deno.writeTextFile(`${dir}/enabled_plugins`, "[].\n");
+    const child = new Deno.Command(SERVER_SCRIPT, {
+      env: {
+        HOME: dir,
+        RABBITMQ_NODENAME: `ttg-tls-${crypto.randomUUID().slice(0, 8)}@localhost`,
+        RABBITMQ_DIST_PORT: String(freePort()),
+        RABBITMQ_CONFIG_FILE: `${dir}/rabbitmq.conf`,
+        RABBITMQ_ADVANCED_CONFIG_FILE: `${dir}/advanced.config`,
+        RABBITMQ_MNESIA_BASE: `${dir}/mnesia`,
+        RABBITMQ_LOG_BASE: `${dir}/log`,
+        RABBITMQ_ENABLED_PLUGINS_FILE: `${dir}/enabled_plugins`,
+        RABBITMQ_PID_FILE: `${dir}/rabbitmq.pid`,
+      },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const node = new PrivateRabbitNode(child, dir);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        return node;
+      } catch (error) {
+        if (Date.now() > deadline) {
+          await node.stop();
+          throw new Error(`the private RabbitMQ node did not listen on ${port} within 60 s`, {
+            cause: error,
+          });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  }
+
+  /** SIGTERM (the script stops the node), then SIGKILL of the VM if it has not stopped in 30 s. */
+  async stop(): Promise<void> {
+    this.#child.kill("SIGTERM");
+    const stopped = await Promise.race([
+      this.#child.status.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000)),
+    ]);
+    if (!stopped) {
+      const pid = Number(await Deno.readTextFile(`${this.#dir}/rabbitmq.pid`).catch(() => ""));
+      if (pid > 0) Deno.kill(pid, "SIGKILL");
+      this.#child.kill("SIGKILL");
+      await this.#child.status;
+    }
+  }
+}
+
+Deno.test({
+  name:
+    "rabbitmq over TLS: the generated listener config, ttg run over amqps://, and a deployment's containers with their generated env",
+  ignore: notUsable !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "ttg-rabbitmq-tls-" });
+    // The Secret's keys, as cert-manager names them.
+    await makeCertificates(dir);
+    await Deno.copyFile(`${dir}/server.crt`, `${dir}/tls.crt`);
+    await Deno.copyFile(`${dir}/server.key`, `${dir}/tls.key`);
+    const { manifests } = synth({
+      backend: "rabbitmq",
+      tls: { secretName: "broker-tls" },
+      rabbitmq: { queueType: "quorum" },
+      job: { id: "tls-k8s", params: 400, chunkSize: 20, workMs: 0 },
+      workers: { count: 2, idleTimeoutSeconds: 1 },
+    }, { randomSecret: () => "not-used-locally-0001" });
+    const configMap = manifests.find((m) => m.object.kind === "ConfigMap")!.object as unknown as {
+      data: Record<string, string>;
+    };
+    const port = freePort();
+    // The generated file, with the Secret's mount path and port of this machine.
+    const conf = configMap.data["tls.conf"]!.replaceAll(TLS_DIR, dir).replace(
+      "listeners.ssl.default = 5671",
+      `listeners.ssl.default = ${port}`,
+    );
+    const node = await PrivateRabbitNode.start(dir, conf, port);
+    try {
+      const url = `amqps://guest:guest@127.0.0.1:${port}`;
+      const sweep = ["--backend", "rabbitmq", "--params", "300", "--chunk-size", "10", "--json"];
+      const run = await ttg(["run", ...sweep, "--tls-ca", `${dir}/ca.crt`], {
+        TTG_BROKER_URL: url,
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout);
+      assert.equal(report.chunks.completed, 30);
+      assert.ok(Math.abs(report.aggregate.sum - computeRange(0, 300).sum) < 1e-6);
+      // Without the CA the broker's certificate is refused: one line, exit 1.
+      const refused = await ttg(["status", "--job-id", report.job_id], {
+        TTG_BACKEND: "rabbitmq",
+        TTG_BROKER_URL: url,
+      });
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr.trim(), /^ttg: .*certificate/i);
+      assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+
+      // The deployment's containers: only what the kubelet and this machine decide differs
+      // (the port, the CA's mount path, and the local node's localhost-only guest account).
+      const plan = localPlan(manifests, {
+        entrypoint: [Deno.execPath(), ...ttgArgs([])],
+        secretOverrides: {
+          "ttg-rabbitmq-auth/username": "guest",
+          "ttg-rabbitmq-auth/password": "guest",
+        },
+      });
+      const local = { RABBITMQ_PORT: String(port), TTG_TLS_CA_FILE: `${dir}/ca.crt` };
+      const runProcess = async (p: LocalProcess) => {
+        assert.equal(p.env.RABBITMQ_TLS, "true", p.name);
+        assert.equal(p.env.TTG_RABBITMQ_QUEUE_TYPE, "quorum", p.name);
+        const [program, ...args] = p.argv;
+        const out = await new Deno.Command(program!, {
+          args,
+          env: { ...p.env, ...local },
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const text = (b: Uint8Array) => new TextDecoder().decode(b);
+        assert.equal(out.code, 0, `${p.name}: ${text(out.stderr)}`);
+        return text(out.stdout);
+      };
+      for (const p of plan.submit) await runProcess(p);
+      await Promise.all(plan.workers.map(runProcess));
+      const k8sReport = await runProcess(plan.report[0]!);
+      assert.match(k8sReport, /chunks +20\/20 completed, 0 dead-lettered/);
+    } finally {
+      await node.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
