@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { LocalPlan, LocalProcess } from "../deploy/local.ts";
+
 const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
@@ -63,4 +65,37 @@ export async function until<T>(
 export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   const path = await Deno.makeTempDir({ prefix: "ttg-test-" });
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+/**
+ * Runs a deployment's generated containers (deploy/local.ts) as `ttg` processes: the submit
+ * Job's, then every worker at once, then the report Job's. `env` is laid over each one's
+ * generated environment (what the kubelet and the test machine decide: ports, mount paths).
+ * Throws when a process fails; returns the report's output.
+ */
+export async function runGeneratedContainers(
+  plan: LocalPlan,
+  env: Record<string, string>,
+): Promise<string> {
+  const run = async (p: LocalProcess): Promise<string> => {
+    const [program, ...args] = p.argv;
+    const out = await new Deno.Command(program!, {
+      args,
+      env: { ...p.env, ...env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    if (out.code !== 0) throw new Error(`${p.name} exited ${out.code}: ${text(out.stderr)}`);
+    return text(out.stdout);
+  };
+  for (const p of plan.submit) await run(p);
+  await Promise.all(plan.workers.map(run));
+  return (await Promise.all(plan.report.map(run))).join("");
+}
+
+/** The entrypoint that stands for the image's `/ttg` in {@linkcode runGeneratedContainers}. */
+export function ttgEntrypoint(): string[] {
+  return [Deno.execPath(), ...ttgArgs([])];
 }

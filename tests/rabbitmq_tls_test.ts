@@ -7,11 +7,11 @@
  */
 import "../tasks/node_warnings.ts";
 import assert from "node:assert/strict";
-import { localPlan, type LocalProcess } from "../deploy/local.ts";
+import { localPlan } from "../deploy/local.ts";
 import { TLS_DIR } from "../deploy/pod.ts";
 import { synth } from "../deploy/synth.ts";
 import { computeRange } from "../jobs/sweep.ts";
-import { ttg, ttgArgs } from "./helpers.ts";
+import { runGeneratedContainers, ttg, ttgEntrypoint } from "./helpers.ts";
 import { makeCertificates } from "./tls_certs.ts";
 
 const SERVER_SCRIPT = "/usr/lib/rabbitmq/bin/rabbitmq-server";
@@ -154,31 +154,18 @@ Deno.test({
       // The deployment's containers: only what the kubelet and this machine decide differs
       // (the port, the CA's mount path, and the local node's localhost-only guest account).
       const plan = localPlan(manifests, {
-        entrypoint: [Deno.execPath(), ...ttgArgs([])],
+        entrypoint: ttgEntrypoint(),
         secretOverrides: {
           "ttg-rabbitmq-auth/username": "guest",
           "ttg-rabbitmq-auth/password": "guest",
         },
       });
       const local = { RABBITMQ_PORT: String(port), TTG_TLS_CA_FILE: `${dir}/ca.crt` };
-      const runProcess = async (p: LocalProcess) => {
+      for (const p of [...plan.submit, ...plan.workers, ...plan.report]) {
         assert.equal(p.env.RABBITMQ_TLS, "true", p.name);
         assert.equal(p.env.TTG_RABBITMQ_QUEUE_TYPE, "quorum", p.name);
-        const [program, ...args] = p.argv;
-        const out = await new Deno.Command(program!, {
-          args,
-          env: { ...p.env, ...local },
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const text = (b: Uint8Array) => new TextDecoder().decode(b);
-        assert.equal(out.code, 0, `${p.name}: ${text(out.stderr)}`);
-        return text(out.stdout);
-      };
-      for (const p of plan.submit) await runProcess(p);
-      await Promise.all(plan.workers.map(runProcess));
-      const k8sReport = await runProcess(plan.report[0]!);
+      }
+      const k8sReport = await runGeneratedContainers(plan, local);
       assert.match(k8sReport, /chunks +20\/20 completed, 0 dead-lettered/);
     } finally {
       await node.stop();

@@ -21,7 +21,7 @@ import { openRedisBroker, type RedisBrokerOptions } from "../brokers/redis.ts";
 import { DEFAULT_KEY_PREFIX, encodeTask, jobKeyBase, streamKey } from "../brokers/redis_codec.ts";
 import { redisTarget } from "../brokers/redis_connection.ts";
 import { GROUP } from "../brokers/redis_scripts.ts";
-import { localPlan, type LocalProcess } from "../deploy/local.ts";
+import { localPlan } from "../deploy/local.ts";
 import { synth } from "../deploy/synth.ts";
 import { defineJob } from "../jobs/define_job.ts";
 import { loadJob } from "../jobs/load.ts";
@@ -31,7 +31,7 @@ import { InlineExecutor } from "../workers/executor.ts";
 import { silentLogger } from "../workers/log.ts";
 import { TtgWorker } from "../workers/worker.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
-import { ttg, ttgArgs } from "./helpers.ts";
+import { runGeneratedContainers, ttg, ttgEntrypoint } from "./helpers.ts";
 import { makeCertificates } from "./tls_certs.ts";
 import {
   assertBusyHandlerKeepsItsLease,
@@ -820,29 +820,16 @@ Deno.test({
         job: { id: "tls-k8s", params: 400, chunkSize: 20, workMs: 0 },
         workers: { count: 2, idleTimeoutSeconds: 1 },
       }, { randomSecret: () => "s3cret" });
-      const plan = localPlan(manifests, { entrypoint: [Deno.execPath(), ...ttgArgs([])] });
+      const plan = localPlan(manifests, { entrypoint: ttgEntrypoint() });
       const local = {
         REDIS_PORT: String(server.port),
         REDIS_USERNAME: "alice",
         TTG_TLS_CA_FILE: `${certs}/ca.crt`,
       };
-      const runProcess = async (p: LocalProcess) => {
+      for (const p of [...plan.submit, ...plan.workers, ...plan.report]) {
         assert.equal(p.env.REDIS_TLS, "true", p.name);
-        const [program, ...args] = p.argv;
-        const out = await new Deno.Command(program!, {
-          args,
-          env: { ...p.env, ...local },
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const text = (b: Uint8Array) => new TextDecoder().decode(b);
-        assert.equal(out.code, 0, `${p.name}: ${text(out.stderr)}`);
-        return text(out.stdout);
-      };
-      for (const p of plan.submit) await runProcess(p);
-      await Promise.all(plan.workers.map(runProcess));
-      const k8sReport = await runProcess(plan.report[0]!);
+      }
+      const k8sReport = await runGeneratedContainers(plan, local);
       assert.match(k8sReport, /chunks +20\/20 completed, 0 dead-lettered/);
       const k8sStats = await ttg(["status", "--job-id", "tls-k8s", "--json"], {
         ...local,
