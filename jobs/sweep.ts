@@ -23,9 +23,16 @@ export interface SweepResult {
   readonly avg: number;
 }
 
-/** The predecessor's per-parameter value. */
+/** `parseFloat("0." + String(k))` for k in [0, 100): the fraction depends only on `p % 100`. */
+const FRACTIONS: readonly number[] = Array.from(
+  { length: 100 },
+  (_, k) => parseFloat("0." + String(k)),
+);
+
+/** The predecessor's per-parameter value (parameters are non-negative integers). */
 export function sweepValue(p: number): number {
-  return ((p * 7 + 13) % 1000) + parseFloat("0." + String(p % 100));
+  const fraction = FRACTIONS[p % 100] ?? parseFloat("0." + String(p % 100));
+  return ((p * 7 + 13) % 1000) + fraction;
 }
 
 /** Computes the parameters `[start, end)` (no simulated work or faults). */

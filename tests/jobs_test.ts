@@ -15,6 +15,11 @@ Deno.test("ttg.sweep reproduces the predecessor: 10,000 parameters sum to 500035
   assert.equal(total.count, 10_000);
   assert.equal(total.min, computeRange(0, 10_000).min);
   assert.equal(total.max, computeRange(0, 10_000).max);
+  // The fraction comes from a table: the same bits as the predecessor's parseFloat, every time.
+  const predecessor = (p: number) => ((p * 7 + 13) % 1000) + parseFloat("0." + String(p % 100));
+  for (const p of [...Array(1000).keys(), 123_456_789, 1e12 + 57]) {
+    assert.ok(Object.is(sweepValue(p), predecessor(p)), `parameter ${p}`);
+  }
 });
 
 Deno.test("planSweep() makes 5-digit chunk ids and a shorter last chunk", () => {
