@@ -13,6 +13,7 @@ export const OWNED_KINDS: readonly string[] = [
   "statefulsets.apps",
   "services",
   "networkpolicies.networking.k8s.io",
+  "configmaps",
   "secrets",
   "persistentvolumeclaims",
 ];

@@ -10,6 +10,7 @@ import {
   deleteJobArgv,
   deleteNamespacesArgv,
   getSecretDataArgv,
+  KEDA_KINDS,
   kedaResourcesArgv,
   killPodArgv,
   listBySelectorArgv,
@@ -202,6 +203,37 @@ Deno.test("cleanup deletes only labelled objects in every namespace, then our na
   ]);
   assert.deepEqual(deleteNamespacesArgv(SEL)[2], "namespaces");
   assert.ok(OWNED_KINDS.includes("persistentvolumeclaims"), "broker volumes go too");
+  // Every kind any deployment generates is one that cleanup deletes.
+  const resource = (kind: string, apiVersion: string) => {
+    const group = apiVersion.includes("/") ? apiVersion.split("/")[0] : "";
+    const plural = kind.toLowerCase().endsWith("y")
+      ? `${kind.toLowerCase().slice(0, -1)}ies`
+      : `${kind.toLowerCase()}s`;
+    return group ? `${plural}.${group}` : plural;
+  };
+  const variants = [
+    { backend: "redis" as const, keda: { enabled: true }, tls: { secretName: "t" } },
+    {
+      backend: "rabbitmq" as const,
+      tls: { secretName: "t" },
+      workers: { controller: "pods" as const },
+    },
+    {
+      backend: "rabbitmq" as const,
+      workers: { controller: "deployment" as const, idleTimeoutSeconds: 0 },
+    },
+    { mode: "static" as const },
+  ];
+  for (const props of variants) {
+    for (const { object } of setup(props).manifests) {
+      if (object.kind === "Namespace") continue;
+      const name = resource(object.kind, object.apiVersion);
+      assert.ok(
+        [...OWNED_KINDS, ...KEDA_KINDS].includes(name),
+        `cleanup does not delete ${name} (${object.kind} ${object.metadata?.name})`,
+      );
+    }
+  }
 });
 
 Deno.test("kind command lines and the cluster config: one control plane and three workers", () => {
