@@ -8,7 +8,7 @@ import { type INetworkPolicyPort, NetworkPolicy } from "kubernetes-models/networ
 import { Namespace } from "kubernetes-models/v1";
 import type { DeploymentConfig } from "./config.ts";
 import { LABEL, labels, names, PART_OF, selectorLabels } from "./labels.ts";
-import { amqpPort, PORTS } from "./pod.ts";
+import { amqpPort, managementPort, PORTS } from "./pod.ts";
 
 /**
  * The namespace, labelled as ours; none for `default` or a namespace that already exists and is
@@ -26,7 +26,7 @@ export function brokerNetworkPolicy(config: DeploymentConfig): NetworkPolicy {
   const tcp = (port: number): INetworkPolicyPort => ({ port, protocol: "TCP" });
   const ports = config.backend === "redis"
     ? [tcp(PORTS.redis)]
-    : [tcp(amqpPort(config)), tcp(PORTS.management)];
+    : [tcp(amqpPort(config)), tcp(managementPort(config))];
   const ttgPods = {
     podSelector: { matchLabels: { [LABEL.partOf]: PART_OF, [LABEL.instance]: config.name } },
   };

@@ -21,13 +21,24 @@ export const IMAGE_ENTRYPOINT: readonly string[] = ["/ttg"];
 /** The `nonroot` user of distroless images. */
 export const NONROOT_UID = 65532;
 /** Broker ports. */
-export const PORTS = { redis: 6379, amqp: 5672, amqps: 5671, management: 15672 } as const;
+export const PORTS = {
+  redis: 6379,
+  amqp: 5672,
+  amqps: 5671,
+  management: 15672,
+  managementTls: 15671,
+} as const;
 /** Where the broker's TLS Secret is mounted (the broker: all keys; TTG pods: `ca.crt` only). */
 export const TLS_DIR = "/etc/ttg/tls";
 
 /** The port workers reach RabbitMQ on: 5671 (amqps) with TLS, 5672 without. */
 export function amqpPort(config: DeploymentConfig): number {
   return config.tls.secretName === undefined ? PORTS.amqp : PORTS.amqps;
+}
+
+/** RabbitMQ's management port: 15671 (HTTPS) with TLS, 15672 (HTTP) without. */
+export function managementPort(config: DeploymentConfig): number {
+  return config.tls.secretName === undefined ? PORTS.management : PORTS.managementTls;
 }
 
 /** The pod volume of the TLS Secret (`items` limits it to some keys). */

@@ -9,7 +9,15 @@ import { ConfigMap, Secret, Service } from "kubernetes-models/v1";
 import type { DeploymentConfig } from "./config.ts";
 import { brokerPodSecurity, brokerVolumeClaim } from "./broker_pod.ts";
 import { labels, names, selectorLabels, serviceHost } from "./labels.ts";
-import { amqpPort, containerResources, PORTS, TLS_DIR, TLS_MOUNT, tlsVolume } from "./pod.ts";
+import {
+  amqpPort,
+  containerResources,
+  managementPort,
+  PORTS,
+  TLS_DIR,
+  TLS_MOUNT,
+  tlsVolume,
+} from "./pod.ts";
 
 /** UID of the `rabbitmq` user of the official image. */
 const RABBITMQ_UID = 999;
@@ -57,18 +65,24 @@ function amqpPortName(config: DeploymentConfig): string {
 export const RABBITMQ_TLS_CONF = "/etc/rabbitmq/conf.d/90-ttg-tls.conf";
 
 /**
- * The TLS listener's configuration: AMQP over TLS on 5671 only (the plain listener off),
- * clients verified by password, not certificate.
+ * The TLS listeners' configuration: AMQP over TLS on 5671 only (the plain listener off),
+ * clients verified by password, not certificate; the management API and UI over HTTPS on 15671
+ * only (with `management.ssl.port` set, RabbitMQ opens no plain HTTP listener).
  */
 export function rabbitmqTlsConfigMap(config: DeploymentConfig): ConfigMap {
+  const files = (prefix: string) => [
+    `${prefix}.cacertfile = ${TLS_DIR}/ca.crt`,
+    `${prefix}.certfile = ${TLS_DIR}/tls.crt`,
+    `${prefix}.keyfile = ${TLS_DIR}/tls.key`,
+  ];
   const conf = [
     "listeners.tcp = none",
     `listeners.ssl.default = ${PORTS.amqps}`,
-    `ssl_options.cacertfile = ${TLS_DIR}/ca.crt`,
-    `ssl_options.certfile = ${TLS_DIR}/tls.crt`,
-    `ssl_options.keyfile = ${TLS_DIR}/tls.key`,
+    ...files("ssl_options"),
     "ssl_options.verify = verify_none",
     "ssl_options.fail_if_no_peer_cert = false",
+    `management.ssl.port = ${PORTS.managementTls}`,
+    ...files("management.ssl"),
     "",
   ].join("\n");
   return new ConfigMap({
@@ -81,7 +95,7 @@ export function rabbitmqTlsConfigMap(config: DeploymentConfig): ConfigMap {
   });
 }
 
-/** The Service: AMQP for workers, management (HTTP API and UI) for operators. */
+/** The Service: AMQP for workers, management (HTTP API and UI; HTTPS with TLS) for operators. */
 export function rabbitmqService(config: DeploymentConfig): Service {
   return new Service({
     metadata: {
@@ -99,7 +113,12 @@ export function rabbitmqService(config: DeploymentConfig): Service {
           targetPort: amqpPortName(config),
           protocol: "TCP",
         },
-        { name: "management", port: PORTS.management, targetPort: "management", protocol: "TCP" },
+        {
+          name: "management",
+          port: managementPort(config),
+          targetPort: "management",
+          protocol: "TCP",
+        },
       ],
     },
   });
@@ -141,7 +160,7 @@ export function rabbitmqStatefulSet(config: DeploymentConfig): StatefulSet {
             ],
             ports: [
               { name: amqpPortName(config), containerPort: amqpPort(config), protocol: "TCP" },
-              { name: "management", containerPort: PORTS.management, protocol: "TCP" },
+              { name: "management", containerPort: managementPort(config), protocol: "TCP" },
             ],
             readinessProbe: {
               exec: diagnostics("check_port_connectivity"),

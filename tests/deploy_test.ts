@@ -627,20 +627,22 @@ Deno.test("TLS: the broker speaks TLS only with the given Secret; TTG pods mount
   const amqpUrl = rabbit.find((o) => o.kind === "Secret")!.stringData["amqp-url"];
   assert.match(amqpUrl, /^amqps:\/\/ttg:.*@ttg-rabbitmq\.ttg\.svc:5671\//);
 
-  // RabbitMQ: the plain listener off, TLS on 5671, from a labelled ConfigMap in conf.d.
+  // RabbitMQ: the plain listener off, TLS on 5671 and management over HTTPS on 15671, from a
+  // labelled ConfigMap in conf.d.
   const config = rabbit.find((o) => o.kind === "ConfigMap")!;
   assert.match(config.data["tls.conf"], /^listeners\.tcp = none\nlisteners\.ssl\.default = 5671\n/);
+  assert.match(config.data["tls.conf"], /\nmanagement\.ssl\.port = 15671\n/);
   const rc = podSpecs(rabbit.find((o) => o.kind === "StatefulSet")!)[0]!.containers[0]!;
   assert.ok(
     rc.volumeMounts!.some((m) => m.mountPath === RABBITMQ_TLS_CONF && m.subPath === "tls.conf"),
   );
-  assert.deepEqual(rc.ports!.map((p) => p.containerPort), [5671, 15672]);
+  assert.deepEqual(rc.ports!.map((p) => p.containerPort), [5671, 15671]);
   const service = rabbit.find((o) => o.kind === "Service")!;
-  assert.deepEqual(service.spec.ports.map((p: { port: number }) => p.port), [5671, 15672]);
+  assert.deepEqual(service.spec.ports.map((p: { port: number }) => p.port), [5671, 15671]);
   const policy = rabbit.find((o) => o.kind === "NetworkPolicy")!;
   assert.deepEqual(policy.spec.ingress[0].ports.map((p: { port: number }) => p.port), [
     5671,
-    15672,
+    15671,
   ]);
 
   // Without TLS nothing of it is generated; static mode has no broker to secure.

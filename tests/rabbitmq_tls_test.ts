@@ -41,6 +41,23 @@ function freePort(): number {
   return port;
 }
 
+async function listening(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntilListening(port: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await listening(port))) {
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 /** A RabbitMQ node of its own (name, directories, cookie, ports), stopped and removed by stop(). */
 class PrivateRabbitNode {
   readonly #child: Deno.ChildProcess;
@@ -54,7 +71,7 @@ class PrivateRabbitNode {
   /** Starts a node with `conf` as its rabbitmq.conf; resolves once `port` accepts connections. */
   static async start(dir: string, conf: string, port: number): Promise<PrivateRabbitNode> {
     await Deno.writeTextFile(`${dir}/rabbitmq.conf`, conf);
-    await Deno.writeTextFile(`${dir}/enabled_plugins`, "[].\n");
+    await Deno.writeTextFile(`${dir}/enabled_plugins`, "[rabbitmq_management].\n");
     const child = new Deno.Command(SERVER_SCRIPT, {
       env: {
         HOME: dir,
@@ -72,30 +89,24 @@ class PrivateRabbitNode {
       stderr: "null",
     }).spawn();
     const node = new PrivateRabbitNode(child, dir);
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-        return node;
-      } catch (error) {
-        if (Date.now() > deadline) {
-          await node.stop();
-          throw new Error(`the private RabbitMQ node did not listen on ${port} within 60 s`, {
-            cause: error,
-          });
-        }
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
+    try {
+      await waitUntilListening(port);
+    } catch (error) {
+      await node.stop();
+      throw error;
     }
+    return node;
   }
 
   /** SIGTERM (the script stops the node), then SIGKILL of the VM if it has not stopped in 30 s. */
   async stop(): Promise<void> {
     this.#child.kill("SIGTERM");
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const stopped = await Promise.race([
       this.#child.status.then(() => true),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000)),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 30_000)),
     ]);
+    clearTimeout(timer);
     if (!stopped) {
       const pid = Number(await Deno.readTextFile(`${this.#dir}/rabbitmq.pid`).catch(() => ""));
       if (pid > 0) Deno.kill(pid, "SIGKILL");
@@ -107,7 +118,7 @@ class PrivateRabbitNode {
 
 Deno.test({
   name:
-    "rabbitmq over TLS: the generated listener config, ttg run over amqps://, and a deployment's containers with their generated env",
+    "rabbitmq over TLS: the generated listener config (AMQP and management), ttg run over amqps://, and a deployment's containers with their generated env",
   ignore: notUsable !== undefined,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "ttg-rabbitmq-tls-" });
@@ -126,13 +137,33 @@ Deno.test({
       data: Record<string, string>;
     };
     const port = freePort();
-    // The generated file, with the Secret's mount path and port of this machine.
-    const conf = configMap.data["tls.conf"]!.replaceAll(TLS_DIR, dir).replace(
-      "listeners.ssl.default = 5671",
-      `listeners.ssl.default = ${port}`,
-    );
+    const managementPort = freePort();
+    // The generated file, with the Secret's mount path and the ports of this machine.
+    const conf = configMap.data["tls.conf"]!.replaceAll(TLS_DIR, dir)
+      .replace("listeners.ssl.default = 5671", `listeners.ssl.default = ${port}`)
+      .replace("management.ssl.port = 15671", `management.ssl.port = ${managementPort}`);
+    const plainManagementFree = !(await listening(15672));
     const node = await PrivateRabbitNode.start(dir, conf, port);
     try {
+      // The management API answers over HTTPS, verified with the CA; no plain HTTP listener.
+      await waitUntilListening(managementPort);
+      const client = Deno.createHttpClient({
+        caCerts: [await Deno.readTextFile(`${dir}/ca.crt`)],
+      });
+      try {
+        const overview = await fetch(`https://localhost:${managementPort}/api/overview`, {
+          client,
+          headers: { authorization: `Basic ${btoa("guest:guest")}` },
+        });
+        assert.equal(overview.status, 200);
+        assert.ok((await overview.json()).management_version);
+      } finally {
+        client.close();
+      }
+      if (plainManagementFree) {
+        assert.equal(await listening(15672), false, "a plain HTTP management listener is open");
+      }
+
       const url = `amqps://guest:guest@127.0.0.1:${port}`;
       const sweep = ["--backend", "rabbitmq", "--params", "300", "--chunk-size", "10", "--json"];
       const run = await ttg(["run", ...sweep, "--tls-ca", `${dir}/ca.crt`], {
