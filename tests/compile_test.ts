@@ -18,19 +18,11 @@ import { IMAGE_ENTRYPOINT, NONROOT_UID } from "../deploy/pod.ts";
 import { REPO_ROOT } from "../tasks/command.ts";
 import { findWorkerModules } from "../tasks/compile.ts";
 import { buildDate, gitCommitArgv } from "../tasks/image.ts";
-import { ttg } from "./helpers.ts";
+import { listening, ttg } from "./helpers.ts";
 
 const DENORT_BIN = Deno.env.get("DENORT_BIN");
 
-async function redisReachable(): Promise<boolean> {
-  try {
-    (await Deno.connect({ hostname: "127.0.0.1", port: 6379 })).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-const redisUp = await redisReachable();
+const redisUp = await listening(6379);
 
 async function exec(
   argv: readonly string[],

@@ -9,7 +9,7 @@ import { expandReferences, localPlan } from "../deploy/local.ts";
 import type { DeploymentProps } from "../deploy/config.ts";
 import { synth } from "../deploy/synth.ts";
 import { localSecretOverrides, planLocal } from "../tasks/deploy_local.ts";
-import { ttg } from "./helpers.ts";
+import { listening, ttg } from "./helpers.ts";
 
 const ENTRY = ["deno", "run", "-A", "workers/cli.ts"];
 
@@ -79,16 +79,6 @@ Deno.test("a Secret key that is neither generated nor overridden is an error nam
   );
 });
 
-async function reachable(port: number): Promise<boolean> {
-  try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function fileExists(path: string): boolean {
   try {
     return Deno.statSync(new URL(path, import.meta.url)).isFile;
@@ -97,8 +87,8 @@ function fileExists(path: string): boolean {
   }
 }
 
-const redisUp = await reachable(6379);
-const rabbitUp = await reachable(5672);
+const redisUp = await listening(6379);
+const rabbitUp = await listening(5672);
 const rabbitBroker = fileExists("../brokers/rabbitmq.ts");
 
 async function deployLocal(args: string[]) {

@@ -1,10 +1,13 @@
 /**
- * Helpers for tests that run the real `ttg` program as processes.
+ * Helpers for tests that run the real `ttg` program as processes, and for the private servers
+ * tests start on free ports.
  *
  * @module
  */
 
+import assert from "node:assert/strict";
 import type { LocalPlan, LocalProcess } from "../deploy/local.ts";
+import { computeRange } from "../jobs/sweep.ts";
 
 const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
@@ -98,4 +101,54 @@ export async function runGeneratedContainers(
 /** The entrypoint that stands for the image's `/ttg` in {@linkcode runGeneratedContainers}. */
 export function ttgEntrypoint(): string[] {
   return [Deno.execPath(), ...ttgArgs([])];
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Whether something accepts connections on 127.0.0.1:`port`. */
+export async function listening(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until 127.0.0.1:`port` accepts connections; throws after `timeoutMs`. */
+export async function waitUntilListening(
+  port: number,
+  { timeoutMs = 60_000, pollMs = 250 }: { timeoutMs?: number; pollMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await listening(port))) {
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+/**
+ * Asserts what `ttg results` and `ttg status` read of a 1,000-parameter job (10 chunks) that the
+ * predecessor's workers produced under its real names (job id `ttg`), on the broker of `env`.
+ */
+export async function assertReadsLegacyJob(
+  backend: "redis" | "rabbitmq",
+  env: Record<string, string>,
+): Promise<void> {
+  const results = await ttg(["results", "--backend", backend, "--json"], env);
+  assert.equal(results.code, 0, results.stderr);
+  const report = JSON.parse(results.stdout);
+  assert.equal(report.aggregate.count, 1000);
+  assert.ok(Math.abs(report.aggregate.sum - computeRange(0, 1000).sum) < 1e-6);
+  const status = await ttg(["status", "--backend", backend, "--json"], env);
+  assert.equal(status.code, 0, status.stderr);
+  const counters = JSON.parse(status.stdout);
+  assert.equal(counters.stats.completed, 10, status.stdout);
+  assert.equal(counters.stats.duplicates, 0, status.stdout);
 }

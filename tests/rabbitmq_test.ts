@@ -23,7 +23,7 @@ import { holderScript } from "../bench/rabbitmq.ts";
 import { computeRange } from "../jobs/sweep.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
 import { declareLegacyTopology } from "./fixtures/legacy_rabbitmq_worker.ts";
-import { ttg, until } from "./helpers.ts";
+import { assertReadsLegacyJob, ttg, until } from "./helpers.ts";
 import {
   assertBusyHandlerKeepsItsLease,
   assertPausedWorkerCannotCommit,
@@ -776,17 +776,7 @@ rabbitTest(
       const url = `${AMQP_URL.replace(/\/+$/, "")}/${vhost}`;
       assert.deepEqual(await legacyRun(["submit", url, "ttg", "1000", "100"]), { submitted: 10 });
       assert.equal((await legacyRun(["worker", url, "ttg", "legacy-0", "1"])).done, 10);
-      const env = { AMQP_URL: url };
-      const results = await ttg(["results", "--backend", "rabbitmq", "--json"], env);
-      assert.equal(results.code, 0, results.stderr);
-      const report = JSON.parse(results.stdout);
-      assert.equal(report.aggregate.count, 1000);
-      assert.ok(Math.abs(report.aggregate.sum - computeRange(0, 1000).sum) < 1e-6);
-      const status = await ttg(["status", "--backend", "rabbitmq", "--json"], env);
-      assert.equal(status.code, 0, status.stderr);
-      const counters = JSON.parse(status.stdout);
-      assert.equal(counters.stats.completed, 10, status.stdout);
-      assert.equal(counters.stats.duplicates, 0, status.stdout);
+      await assertReadsLegacyJob("rabbitmq", { AMQP_URL: url });
     } finally {
       await ctl("delete_vhost", vhost);
     }

@@ -10,9 +10,14 @@ import assert from "node:assert/strict";
 import { localPlan } from "../deploy/local.ts";
 import { TLS_DIR } from "../deploy/pod.ts";
 import { synth } from "../deploy/synth.ts";
-import { computeRange } from "../jobs/sweep.ts";
-import { runGeneratedContainers, ttg, ttgEntrypoint } from "./helpers.ts";
-import { makeCertificates } from "./tls_certs.ts";
+import {
+  freePort,
+  listening,
+  runGeneratedContainers,
+  ttgEntrypoint,
+  waitUntilListening,
+} from "./helpers.ts";
+import { assertSweepNeedsCa, makeCertificates } from "./tls_certs.ts";
 
 const SERVER_SCRIPT = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 
@@ -33,30 +38,6 @@ function whyNotUsable(): string | undefined {
 
 const notUsable = whyNotUsable();
 if (notUsable) console.log(`rabbitmq TLS tests skipped: ${notUsable}`);
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-async function listening(port: number): Promise<boolean> {
-  try {
-    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitUntilListening(port: number, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await listening(port))) {
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 /** A RabbitMQ node of its own (name, directories, cookie, ports), stopped and removed by stop(). */
 class PrivateRabbitNode {
@@ -164,23 +145,11 @@ Deno.test({
         assert.equal(await listening(15672), false, "a plain HTTP management listener is open");
       }
 
-      const url = `amqps://guest:guest@127.0.0.1:${port}`;
-      const sweep = ["--backend", "rabbitmq", "--params", "300", "--chunk-size", "10", "--json"];
-      const run = await ttg(["run", ...sweep, "--tls-ca", `${dir}/ca.crt`], {
-        TTG_BROKER_URL: url,
-      });
-      assert.equal(run.code, 0, run.stderr);
-      const report = JSON.parse(run.stdout);
-      assert.equal(report.chunks.completed, 30);
-      assert.ok(Math.abs(report.aggregate.sum - computeRange(0, 300).sum) < 1e-6);
-      // Without the CA the broker's certificate is refused: one line, exit 1.
-      const refused = await ttg(["status", "--job-id", report.job_id], {
-        TTG_BACKEND: "rabbitmq",
-        TTG_BROKER_URL: url,
-      });
-      assert.equal(refused.code, 1);
-      assert.match(refused.stderr.trim(), /^ttg: .*certificate/i);
-      assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+      await assertSweepNeedsCa(
+        "rabbitmq",
+        `amqps://guest:guest@127.0.0.1:${port}`,
+        `${dir}/ca.crt`,
+      );
 
       // The deployment's containers: only what the kubelet and this machine decide differs
       // (the port, the CA's mount path, and the local node's localhost-only guest account).

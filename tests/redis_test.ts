@@ -31,8 +31,15 @@ import { InlineExecutor } from "../workers/executor.ts";
 import { silentLogger } from "../workers/log.ts";
 import { TtgWorker } from "../workers/worker.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
-import { runGeneratedContainers, ttg, ttgEntrypoint } from "./helpers.ts";
-import { makeCertificates } from "./tls_certs.ts";
+import {
+  assertReadsLegacyJob,
+  freePort,
+  runGeneratedContainers,
+  ttg,
+  ttgEntrypoint,
+  waitUntilListening,
+} from "./helpers.ts";
+import { assertSweepNeedsCa, makeCertificates } from "./tls_certs.ts";
 import {
   assertBusyHandlerKeepsItsLease,
   assertPausedWorkerCannotCommit,
@@ -232,9 +239,7 @@ class PrivateRedis {
 
   static async start(args: (port: number, dir: string) => string[]): Promise<PrivateRedis> {
     const dir = await Deno.makeTempDir({ prefix: "ttg-redis-test-" });
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (listener.addr as Deno.NetAddr).port;
-    listener.close();
+    const port = freePort();
     const server = new PrivateRedis(dir, port, args(port, dir));
     await server.restart();
     return server;
@@ -248,16 +253,7 @@ class PrivateRedis {
       stdout: "null",
       stderr: "null",
     }).spawn();
-    for (let i = 0;; i++) {
-      try {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port: this.port });
-        conn.close();
-        return;
-      } catch (error) {
-        if (i > 200) throw error;
-        await sleep(25);
-      }
-    }
+    await waitUntilListening(this.port, { timeoutMs: 5000, pollMs: 25 });
   }
 
   async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
@@ -535,17 +531,7 @@ Deno.test({
         ["--url", url, "--consumer", "worker-0", "--init-params", "1000", "--chunk-size", "100"],
       );
       assert.equal(done.length, 10);
-      const env = { REDIS_URL: url };
-      const results = await ttg(["results", "--backend", "redis", "--json"], env);
-      assert.equal(results.code, 0, results.stderr);
-      const report = JSON.parse(results.stdout);
-      assert.equal(report.aggregate.count, 1000);
-      assert.ok(Math.abs(report.aggregate.sum - computeRange(0, 1000).sum) < 1e-6);
-      const status = await ttg(["status", "--backend", "redis", "--json"], env);
-      assert.equal(status.code, 0, status.stderr);
-      const counters = JSON.parse(status.stdout);
-      assert.equal(counters.stats.completed, 10, status.stdout);
-      assert.equal(counters.stats.duplicates, 0, status.stdout);
+      await assertReadsLegacyJob("redis", { REDIS_URL: url });
     } finally {
       await server.stop();
     }
@@ -794,22 +780,7 @@ Deno.test({
         () => openRedisBroker({ url: url.replace("s3cret", "wrong"), tls: { ca } }),
         (e: unknown) => e instanceof BrokerError && e.code === "UNAVAILABLE",
       );
-      // The CLI: the CA file reaches the coordinator and, through the environment, its workers.
-      const sweep = ["--backend", "redis", "--params", "300", "--chunk-size", "10", "--json"];
-      const run = await ttg(["run", ...sweep, "--tls-ca", `${certs}/ca.crt`], {
-        TTG_BROKER_URL: url,
-      });
-      assert.equal(run.code, 0, run.stderr);
-      const report = JSON.parse(run.stdout);
-      assert.equal(report.chunks.completed, 30);
-      assert.ok(Math.abs(report.aggregate.sum - computeRange(0, 300).sum) < 1e-6);
-      // Without the CA the server's certificate is refused: one line, exit 1.
-      const refused = await ttg(["status", "--backend", "redis", "--job-id", "tls"], {
-        TTG_BROKER_URL: url,
-      });
-      assert.equal(refused.code, 1);
-      assert.match(refused.stderr.trim(), /^ttg: .*certificate/i);
-      assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+      await assertSweepNeedsCa("redis", url, `${certs}/ca.crt`);
 
       // The Kubernetes wiring: the submit, worker and report containers a deployment with
       // tls.secretName generates, run as processes with their generated env. Only what the

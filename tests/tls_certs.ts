@@ -1,9 +1,37 @@
 /**
  * Test certificates made with openssl: a CA and a server certificate for 127.0.0.1 and
- * localhost, for the private TLS brokers the tests start.
+ * localhost, for the private TLS brokers the tests start; and the CLI check both TLS brokers
+ * share.
  *
  * @module
  */
+import assert from "node:assert/strict";
+import { computeRange } from "../jobs/sweep.ts";
+import { ttg } from "./helpers.ts";
+
+/**
+ * `ttg run` of a 300-parameter sweep over the TLS broker at `url` with `--tls-ca caFile` (the CA
+ * reaches the coordinator and, through the environment, its workers); without the CA the broker's
+ * certificate is refused in one line with exit code 1.
+ */
+export async function assertSweepNeedsCa(
+  backend: "redis" | "rabbitmq",
+  url: string,
+  caFile: string,
+): Promise<void> {
+  const sweep = ["--backend", backend, "--params", "300", "--chunk-size", "10", "--json"];
+  const run = await ttg(["run", ...sweep, "--tls-ca", caFile], { TTG_BROKER_URL: url });
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout);
+  assert.equal(report.chunks.completed, 30);
+  assert.ok(Math.abs(report.aggregate.sum - computeRange(0, 300).sum) < 1e-6);
+  const refused = await ttg(["status", "--backend", backend, "--job-id", report.job_id], {
+    TTG_BROKER_URL: url,
+  });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr.trim(), /^ttg: .*certificate/i);
+  assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+}
 
 /**
  * Writes `ca.crt`, `ca.key`, `server.crt` and `server.key` into `dir` (the server certificate

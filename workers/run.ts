@@ -31,7 +31,6 @@ export interface RunOptions {
   readonly pollMs?: number;
 }
 
-/** Flags passed on to each worker process (the broker URL goes by environment, not argv). */
 /** The `ttg worker` command that finishes an interrupted run's job (no secret in it). */
 function resumeCommand(settings: Settings): string {
   const flags = [`--backend ${settings.backend}`];
@@ -45,6 +44,7 @@ function resumeCommand(settings: Settings): string {
   return `ttg worker ${flags.join(" ")}${url}`;
 }
 
+/** Flags passed on to each worker process (the broker URL goes by environment, not argv). */
 function workerArgs(settings: Settings, workerId: string): string[] {
   return [
     "worker",
