@@ -4,11 +4,11 @@
  *
  * @module
  */
-import type { Broker, BrokerOptions } from "./contract.ts";
-import { ConfigError } from "./errors.ts";
+import type { Broker, ConnectRetry, PartialBrokerOptions } from "./broker.ts";
+import { ConfigError } from "../errors.ts";
 
 /** Options of {@linkcode openBroker}. */
-export interface OpenBrokerOptions extends Partial<BrokerOptions> {
+export interface OpenBrokerOptions extends PartialBrokerOptions {
   /** `sqlite`, `redis` or `rabbitmq`. */
   readonly backend: string;
   /** redis://, rediss://, amqp:// or amqps:// URL (server backends). */
@@ -19,6 +19,10 @@ export interface OpenBrokerOptions extends Partial<BrokerOptions> {
   readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
   /** RabbitMQ task queues of namespaced jobs. @default "classic" */
   readonly queueType?: "classic" | "quorum";
+  /** How long a server broker waits for its connection. @default the backend's (10 s, 5 s) */
+  readonly connectTimeoutMs?: number;
+  /** Told of each failed connection try that will be retried (RabbitMQ). */
+  readonly onConnectRetry?: (retry: ConnectRetry) => void;
 }
 
 /**
@@ -26,33 +30,46 @@ export interface OpenBrokerOptions extends Partial<BrokerOptions> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openBroker } from "./open.ts";
  * const broker = await openBroker({ backend: "sqlite", sqlitePath: ":memory:" });
- * console.assert(broker.backend === "sqlite");
+ * assert.equal(broker.backend, "sqlite");
  * await broker.close();
  * ```
  */
 export async function openBroker(options: OpenBrokerOptions): Promise<Broker> {
-  const { backend, url, sqlitePath, tls, queueType, ...brokerOptions } = options;
+  const {
+    backend,
+    url,
+    sqlitePath,
+    tls,
+    queueType,
+    connectTimeoutMs,
+    onConnectRetry,
+    ...brokerOptions
+  } = options;
   switch (backend) {
     case "sqlite": {
-      const { openSqliteBroker } = await import("./sqlite.ts");
+      const { openSqliteBroker } = await import("./sqlite/sqlite.ts");
       return openSqliteBroker({ path: sqlitePath ?? ".ttg/ttg.db", ...brokerOptions });
     }
     case "redis": {
-      const { openRedisBroker } = await import("./redis.ts");
+      const { openRedisBroker } = await import("./redis/redis.ts");
       return openRedisBroker({
         url: url || "redis://127.0.0.1:6379",
         ...(tls ? { tls } : {}),
+        ...(connectTimeoutMs ? { connectTimeoutMs } : {}),
         ...brokerOptions,
       });
     }
     case "rabbitmq": {
-      const { openRabbitBroker } = await import("./rabbitmq.ts");
+      const { openRabbitBroker } = await import("./rabbitmq/rabbitmq.ts");
       return openRabbitBroker({
         url: url || "amqp://guest:guest@127.0.0.1:5672",
         ...(tls ? { tls } : {}),
         ...(queueType ? { queueType } : {}),
+        ...(connectTimeoutMs ? { connectTimeoutMs } : {}),
+        ...(onConnectRetry ? { onConnectRetry } : {}),
         ...brokerOptions,
       });
     }

@@ -1,0 +1,65 @@
+/**
+ * A pull across several jobs over a driver that can tell each job's head: the heads are read,
+ * the policy shares the claims (share.ts), and each share is claimed in the job's own atomic
+ * step, so the job's cap and control hold exactly as in a one-job pull. Between two reads of the
+ * heads another consumer may take a chunk; the claim then returns fewer, never a wrong one.
+ *
+ * @module
+ */
+import type { Delivery } from "./broker.ts";
+import { type JobHead, shareSlots } from "./share.ts";
+
+/** What a pull across jobs needs of a driver. */
+export interface HeadsDriver {
+  heads(jobIds: readonly string[], max: number): Promise<JobHead[]>;
+  pull(request: {
+    readonly jobId: string;
+    readonly max: number;
+    readonly waitMs: number;
+    readonly signal: AbortSignal;
+  }): Promise<Delivery[]>;
+}
+
+/** The first poll of an idle pull across jobs, doubling up to the last. */
+const FIRST_POLL_MS = 5;
+const MAX_POLL_MS = 100;
+
+/** Claims up to `max` chunks of `jobIds` as the policy shares them, waiting up to `waitMs`. */
+export async function pullAcross(
+  driver: HeadsDriver,
+  request: {
+    readonly jobIds: readonly string[];
+    readonly max: number;
+    readonly waitMs: number;
+    readonly signal: AbortSignal;
+  },
+): Promise<Delivery[]> {
+  const { jobIds, max, waitMs, signal } = request;
+  const deadline = Date.now() + waitMs;
+  let pollMs = FIRST_POLL_MS;
+  for (;;) {
+    if (signal.aborted) return [];
+    const shares = shareSlots(await driver.heads(jobIds, max), max);
+    const out: Delivery[] = [];
+    for (const share of shares) {
+      out.push(...await driver.pull({ jobId: share.jobId, max: share.max, waitMs: 0, signal }));
+    }
+    if (out.length > 0) return out;
+    const leftMs = deadline - Date.now();
+    if (leftMs <= 0) return [];
+    await pause(Math.min(pollMs, leftMs), signal);
+    pollMs = Math.min(MAX_POLL_MS, pollMs * 2);
+  }
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,369 @@
+/**
+ * The receiving side of the RabbitMQ broker, per job: one `basic.consume` with a prefetch window
+ * into a buffer that `pull()` drains, and what is done with a message before anything is handed
+ * out:
+ *
+ * - a message that is not a chunk of the job is dead-lettered as `malformed` (policy.ts
+ *   `malformedLetter`) and acked;
+ * - a redelivered message (the redelivered flag; `x-delivery-count` on quorum queues) is a chunk
+ *   whose holder's connection closed. First, if the chunk already has a counted result (its holder
+ *   died between storing the result and acking) or a dead letter (between the letter and the
+ *   ack), it is dropped: acked, nothing else. Otherwise it
+ *   is planned with `planExpiry` and applied: a fresh copy with one more crash and the same
+ *   attempt (not a requeue, which would read as another crash), or its halves, or its dead letter
+ *   (`expired`) once the crash budget is spent. Each counts as reclaimed.
+ *
+ * Prefetch: RabbitMQ orders by priority only what it has not delivered yet, so the window is
+ * twice the largest `max` asked for (one batch worked on, one waiting), unless `prefetch` is set.
+ * A consumer that holds nothing and stops pulling for `LINGER_MS` stops consuming and puts its
+ * unclaimed prefetched messages back (fresh copies: no attempt, no crash), so an idle consumer
+ * hoards nothing; a release stops it at once, so what it gives back stays for the others.
+ *
+ * @module
+ */
+import type { ConsumeMessage } from "amqplib";
+import {
+  malformedLetter,
+  planExpiry,
+  REASONS,
+  reconnectDelayMs,
+  type RetryPolicy,
+} from "../policy.ts";
+import { decodeTask } from "./codec.ts";
+import type { AdminChannels, Session } from "./connection.ts";
+import { CopyBatch, putBack } from "./copies.ts";
+import { addCounters, isEmptyEvent } from "./counters.ts";
+import type { Deliveries, Received } from "./deliveries.ts";
+import type { TransitionGate } from "./gate.ts";
+import type { LetterIndex, Letters, Results } from "./reader.ts";
+import type { JobNames } from "./topology.ts";
+
+/** How long a consumer keeps consuming after its last pull ended. */
+export const LINGER_MS = 100;
+
+/** What an intake works with. */
+export interface IntakeOptions {
+  readonly names: JobNames;
+  readonly deliveries: Deliveries;
+  readonly gate: TransitionGate;
+  readonly results: Results;
+  /** The job's dead-lettered chunks. */
+  readonly letters: Letters;
+  /** Runs a step that may dead-letter under the job's lock, with its dead letters read fresh. */
+  readonly deadLettering: <T>(step: (letters: LetterIndex) => Promise<T>) => Promise<T>;
+  readonly admin: AdminChannels;
+  readonly policy: RetryPolicy;
+  readonly consumerId: string;
+  /** Fixed prefetch window; by default twice the largest `max` asked for. */
+  readonly prefetch?: number;
+  /** Whether deliveries of the job handed out on `session` are still unsettled. */
+  readonly holding: (session: Session) => boolean;
+  /** Keeps track of work that outlives a call, so close() can wait for it. */
+  readonly background: (work: Promise<unknown>) => void;
+}
+
+interface Unreadable {
+  readonly session: Session;
+  readonly message: ConsumeMessage;
+  readonly reason: string;
+}
+
+/** Receiving state of one job. */
+export class JobIntake {
+  readonly #o: IntakeOptions;
+  readonly #buffer: Received[] = [];
+  readonly #recovering: Received[] = [];
+  readonly #unreadable: Unreadable[] = [];
+  #consumer: { session: Session; tag: string; prefetch: number } | undefined;
+  #starting: Promise<void> | undefined;
+  #pulls = 0;
+  #lastPull = 0;
+  #linger: ReturnType<typeof setTimeout> | undefined;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #retries = 0;
+  #recovery: Promise<void> | undefined;
+  #deadLettering: Promise<void> | undefined;
+  #waiters = new Set<() => void>();
+  #stopped = false;
+
+  constructor(options: IntakeOptions) {
+    this.#o = options;
+  }
+
+  /** Makes sure the job is consumed on `session` with a window for pulls of `max`. */
+  async consume(session: Session, max: number): Promise<void> {
+    while (this.#starting) await this.#starting;
+    const wanted = this.#o.prefetch ?? 2 * Math.max(1, max);
+    const current = this.#consumer;
+    if (current && current.session === session && current.prefetch >= wanted) return;
+    this.#starting = (async () => {
+      const old = current?.session === session ? current.tag : undefined;
+      if (!current || current.session !== session) {
+        session.onLost(() => this.#lost(session));
+      }
+      await session.main.prefetch(wanted);
+      const { consumerTag } = await session.main.consume(
+        this.#o.names.tasks,
+        (message) => this.#receive(session, message),
+        { noAck: false },
+      );
+      this.#consumer = { session, tag: consumerTag, prefetch: wanted };
+      // Messages of the old consumer stay valid on the same channel.
+      if (old) await session.main.cancel(old).catch(() => {});
+    })().finally(() => (this.#starting = undefined));
+    await this.#starting;
+  }
+
+  /** A pull starts: keep consuming. */
+  pullStarted(): void {
+    this.#pulls += 1;
+  }
+
+  /**
+   * A pull ended: once none has been waiting for `LINGER_MS` and no delivery of the job is held
+   * (a worker between two pulls holds what it works on), stop consuming. One timer at a time,
+   * not one per pull.
+   */
+  pullEnded(): void {
+    this.#pulls -= 1;
+    this.#lastPull = Date.now();
+    if (this.#pulls === 0 && !this.#linger && !this.#stopped) this.#lingerFor(LINGER_MS);
+  }
+
+  #lingerFor(ms: number): void {
+    this.#linger = setTimeout(() => {
+      this.#linger = undefined;
+      const session = this.#consumer?.session;
+      if (this.#pulls > 0 || this.#stopped || !session) return;
+      const idleMs = Date.now() - this.#lastPull;
+      if (idleMs < LINGER_MS) this.#lingerFor(LINGER_MS - idleMs);
+      else if (this.#o.holding(session)) this.#lingerFor(LINGER_MS);
+      else this.#o.background(this.stop());
+    }, ms);
+  }
+
+  /** Takes up to `max` buffered messages of `session`. */
+  take(session: Session, max: number): Received[] {
+    const out: Received[] = [];
+    while (out.length < max && this.#buffer.length > 0) {
+      const r = this.#buffer.shift()!;
+      if (r.session === session && session.alive) out.push(r);
+    }
+    return out;
+  }
+
+  /** Resolves when a message arrives, the consumer changes, `ms` passes or `signal` aborts. */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.#waiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /** Chunk ids this intake holds on `session`: prefetched, or being recovered. */
+  heldIds(session: Session | undefined): string[] {
+    const out: string[] = [];
+    for (const r of [...this.#buffer, ...this.#recovering]) {
+      if (r.session === session) out.push(r.task.chunkId);
+    }
+    return out;
+  }
+
+  /**
+   * Stops consuming at once unless a pull is waiting (a release: the chunks given back must stay
+   * in the queue for the others, not come back to this idle consumer).
+   */
+  async idle(): Promise<void> {
+    if (this.#pulls === 0) await this.stop();
+  }
+
+  /** Stops consuming and puts the unclaimed prefetched messages back (linger, close). */
+  async stop(): Promise<void> {
+    clearTimeout(this.#linger);
+    this.#linger = undefined;
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    if (!consumer?.session.alive) return;
+    // After cancel-ok, every message of the consumer has arrived: none can follow the put-back.
+    await consumer.session.main.cancel(consumer.tag).catch(() => {});
+    await this.#o.gate.run(async () => {
+      const items = this.take(consumer.session, Infinity);
+      if (items.length === 0) return;
+      const batch = new CopyBatch(consumer.session, this.#o.names, this.#o.admin);
+      await putBack(batch, this.#o.deliveries, consumer.session, items);
+    });
+  }
+
+  /** Ends this intake for good (close, reset); `work()` resolves once its steps are done. */
+  end(): void {
+    this.#stopped = true;
+    clearTimeout(this.#linger);
+    clearTimeout(this.#retry);
+    this.#linger = this.#retry = undefined;
+    this.#wake();
+  }
+
+  /** The job's queues were deleted: forget everything (RabbitMQ dropped the messages). */
+  async drop(): Promise<void> {
+    this.end();
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    this.#buffer.length = this.#recovering.length = this.#unreadable.length = 0;
+    if (consumer?.session.alive) await consumer.session.main.cancel(consumer.tag).catch(() => {});
+  }
+
+  /** Steps this intake started on its own and has not finished. */
+  async settled(): Promise<void> {
+    await Promise.all([this.#recovery, this.#deadLettering]);
+  }
+
+  #receive(session: Session, message: ConsumeMessage | null): void {
+    if (!message) {
+      // The server cancelled the consumer (the queue was deleted): consume again next pull.
+      if (this.#consumer?.session === session) this.#consumer = undefined;
+      this.#wake();
+      return;
+    }
+    this.#o.deliveries.track(session, message);
+    const decoded = decodeTask(this.#o.names.jobId, message.content);
+    if (!decoded.ok) {
+      this.#unreadable.push({ session, message, reason: decoded.reason });
+      this.#deadLetterUnreadable();
+      return;
+    }
+    const received = { session, message, task: decoded.task, state: decoded.state };
+    const count = message.properties.headers?.["x-delivery-count"];
+    if (message.fields.redelivered || (typeof count === "number" && count > 0)) {
+      this.#recovering.push(received);
+      this.#recover();
+      return;
+    }
+    this.#buffer.push(received);
+    this.#wake();
+  }
+
+  #recover(): void {
+    if (this.#recovery || this.#stopped) return;
+    this.#recovery = (async () => {
+      try {
+        while (this.#recovering.length > 0 && !this.#stopped) {
+          // Read before the step: a chunk with a counted result (or a dead letter) is dropped.
+          const jobId = this.#o.names.jobId;
+          const results = await this.#o.results.fresh(jobId);
+          const step = (letters: LetterIndex) =>
+            this.#o.gate.run(async () => {
+              const batch = this.#recovering.splice(0);
+              for (const session of new Set(batch.map((r) => r.session))) {
+                if (!session.alive) continue;
+                const mine = batch.filter((r) => r.session === session);
+                await this.#recoverOn(session, mine, results, letters);
+              }
+            });
+          const { maxCrashes } = this.#o.policy;
+          const spent = this.#recovering.some((r) => r.state.crashes + 1 >= maxCrashes);
+          if (spent) await this.#o.deadLettering(step);
+          else await step(await this.#o.letters.fresh(jobId));
+        }
+      } catch {
+        this.#later(() => this.#recover()); // RabbitMQ is away: the messages stay unacked
+      } finally {
+        this.#recovery = undefined;
+      }
+    })();
+  }
+
+  async #recoverOn(
+    session: Session,
+    batch: readonly Received[],
+    results: { has(chunkId: string): boolean },
+    letters: LetterIndex,
+  ): Promise<void> {
+    const copies = new CopyBatch(session, this.#o.names, this.#o.admin, letters);
+    const acked: ConsumeMessage[] = [];
+    const cause = { holder: "unknown", reason: REASONS.connectionClosed };
+    await Promise.all(batch.map(async (r) => {
+      const id = r.task.chunkId;
+      if (results.has(id) || letters.has(id)) return void acked.push(r.message);
+      const plan = planExpiry({ task: r.task, ...r.state }, cause, this.#o.policy, Date.now());
+      try {
+        await copies.expiry(r, plan);
+        acked.push(r.message);
+      } catch {
+        this.#o.deliveries.requeue(session, r.message);
+      }
+    }));
+    if (!isEmptyEvent(copies.event)) await addCounters(session, this.#o.names, copies.event);
+    this.#o.deliveries.ack(session, acked);
+  }
+
+  /**
+   * Moves unreadable messages to the dead letters, then acks them. A copy that fails is tried
+   * again while its channel lives, after a backoff from 1 s to 30 s (a full or missing
+   * dead-letter queue must not be hammered).
+   */
+  #deadLetterUnreadable(): void {
+    if (this.#deadLettering || this.#stopped) return;
+    this.#deadLettering = this.#o.gate.run(async () => {
+      const batch = this.#unreadable.splice(0).filter((u) => u.session.alive);
+      let failed = false;
+      for (const session of new Set(batch.map((u) => u.session))) {
+        const copies = new CopyBatch(session, this.#o.names, this.#o.admin);
+        const acked: ConsumeMessage[] = [];
+        for (const u of batch.filter((u) => u.session === session)) {
+          const letter = malformedLetter(u.reason, this.#o.consumerId, Date.now());
+          try {
+            await copies.malformed(u.message, letter);
+            acked.push(u.message);
+          } catch {
+            failed = true;
+            this.#unreadable.push(u);
+          }
+        }
+        if (acked.length > 0) await addCounters(session, this.#o.names, copies.event);
+        this.#o.deliveries.ack(session, acked);
+      }
+      this.#retries = failed ? this.#retries + 1 : 0;
+    }).catch(() => {
+      this.#retries += 1;
+    }).finally(() => {
+      this.#deadLettering = undefined;
+      if (this.#unreadable.length === 0) return;
+      if (this.#retries === 0) this.#deadLetterUnreadable();
+      else this.#later(() => this.#deadLetterUnreadable());
+    });
+  }
+
+  /** Tries `fn` again after a backoff, unless the intake ended. */
+  #later(fn: () => void): void {
+    if (this.#stopped || this.#retry) return;
+    const delayMs = reconnectDelayMs(Math.max(1, this.#retries), { baseMs: 1000, maxMs: 30_000 });
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      fn();
+    }, delayMs);
+  }
+
+  #lost(session: Session): void {
+    const keep = (list: { session: Session }[]) => {
+      const kept = list.filter((r) => r.session !== session);
+      list.length = 0;
+      list.push(...kept);
+    };
+    keep(this.#buffer);
+    keep(this.#recovering);
+    keep(this.#unreadable);
+    if (this.#consumer?.session === session) this.#consumer = undefined;
+    this.#wake();
+  }
+
+  #wake(): void {
+    for (const fn of [...this.#waiters]) fn();
+  }
+}
