@@ -4,6 +4,9 @@
  *
  * @module
  */
+import { type JobPermissions, permissionsProblem } from "./permissions.ts";
+
+export type { JobPermissions, PermissionGrant } from "./permissions.ts";
 
 /** The parameters a handler computes: `[start, end)` of a job, with the job's arguments. */
 export interface Chunk {
@@ -50,18 +53,45 @@ export interface ChunkContext {
   progress(done: number): void;
 }
 
+/**
+ * A streaming reduction of a job's counted results, so an aggregate of any size of job is built
+ * in constant memory. Results arrive in the broker's own order: the aggregate must not depend on
+ * it (associative and commutative, as the built-in sweep's exact sums are).
+ */
+export interface Fold<R = unknown, S = unknown, A = unknown> {
+  /** A fresh accumulator. */
+  start(): S;
+  /** Adds one chunk's result. */
+  add(state: S, result: R): S;
+  /** The aggregate. */
+  finish(state: S): A;
+}
+
 /** A job definition: a name, a handler and, optionally, how to combine chunk results. */
 export interface JobDefinition<R = unknown, A = unknown> {
   /** Name the tasks carry (`handler`), e.g. `"ttg.sweep"` or `"acme.pricing"`. */
   readonly name: string;
   /** Computes one chunk. Throw to fail it (retried with backoff), or throw `unrecoverable(…)`. */
   run(chunk: Chunk, ctx: ChunkContext): R | Promise<R>;
-  /** Combines the counted chunk results into the job's aggregate. @default counts them */
+  /**
+   * Combines the counted chunk results, in chunk order, into the job's aggregate (they are held
+   * in memory: for a large job give `fold`). @default counts them
+   */
   reduce?(results: readonly R[]): A;
+  /** Builds the aggregate one result at a time, in constant memory (preferred over `reduce`). */
+  // deno-lint-ignore no-explicit-any
+  readonly fold?: Fold<R, any, A>;
   /** Chunks must not be bisected when they exhaust their attempts. @default false */
   readonly indivisible?: boolean;
   /** Per-chunk timeout override in milliseconds. */
   readonly timeoutMs?: number;
+  /**
+   * What the handler may reach beyond computing, in its handler thread: hosts, paths and
+   * environment variables. Nothing by default (besides reading the job's own module); an access
+   * not declared fails the chunk as unrecoverable, naming the permission.
+   * @default {}
+   */
+  readonly permissions?: JobPermissions;
 }
 
 /** A validated, frozen job definition. */
@@ -70,7 +100,7 @@ export type Job<R = unknown, A = unknown> = Readonly<JobDefinition<R, A>>;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /**
- * Declares a job. Validates its name and handler and freezes it.
+ * Declares a job. Validates its name, handler and permissions and freezes it.
  *
  * @example
  * ```ts
@@ -93,6 +123,8 @@ export function defineJob<R, A = unknown>(definition: JobDefinition<R, A>): Job<
         "expected a name of letters, digits, '.', '_' or '-' and a run(chunk, ctx) function",
     );
   }
+  const problem = permissionsProblem(definition.permissions);
+  if (problem) throw new TypeError(`Invalid permissions of job "${definition.name}": ${problem}`);
   return Object.freeze({ ...definition });
 }
 
@@ -122,9 +154,10 @@ export class UnrecoverableError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { unrecoverable } from "./define_job.ts";
  * const err = unrecoverable("Input file is corrupt");
- * console.assert(err.message === "Input file is corrupt");
+ * assert.ok(err.message === "Input file is corrupt");
  * ```
  */
 export function unrecoverable(error: unknown): UnrecoverableError {
@@ -143,4 +176,43 @@ export function isUnrecoverable(error: unknown): boolean {
 /** Default aggregate: how many chunk results were counted. */
 export function reduceResults(job: Job, results: readonly unknown[]): unknown {
   return job.reduce ? job.reduce(results) : { chunks: results.length };
+}
+
+/** Turns results into a job's aggregate as they come (see {@linkcode aggregator}). */
+export interface Aggregator {
+  /** True when results are folded as they come (constant memory), false when held. */
+  readonly streaming: boolean;
+  /** One counted result, with its chunk's id. */
+  add(chunkId: string, value: unknown): void;
+  /** The aggregate of everything added. */
+  finish(): unknown;
+}
+
+/**
+ * The aggregator of a job: its `fold`, else its `reduce` over the results held and handed over
+ * in chunk order (`compare` orders chunk ids), else a count.
+ */
+export function aggregator(
+  job: Job | undefined,
+  compare: (a: string, b: string) => number,
+): Aggregator {
+  const fold = job?.fold;
+  if (fold) {
+    let state = fold.start();
+    return {
+      streaming: true,
+      add: (_, value) => state = fold.add(state, value),
+      finish: () => fold.finish(state),
+    };
+  }
+  if (job?.reduce) {
+    const held: [string, unknown][] = [];
+    return {
+      streaming: false,
+      add: (chunkId, value) => held.push([chunkId, value]),
+      finish: () => job.reduce!(held.sort((a, b) => compare(a[0], b[0])).map(([, v]) => v)),
+    };
+  }
+  let chunks = 0;
+  return { streaming: true, add: () => chunks++, finish: () => ({ chunks }) };
 }

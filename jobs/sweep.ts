@@ -5,13 +5,19 @@
  * with optional simulated work of `work_ms` per parameter and a simulated fault rate. For 10,000
  * parameters the aggregate sum is 5000355.0.
  *
+ * Sums are exact ({@linkcode ExactSum}): a chunk's result carries, beside the predecessor's
+ * fields, its sum as exact partials (`sum_parts`), and {@linkcode combineSweep} adds those, so
+ * the aggregate is the correctly rounded sum of every value whatever the order in which chunks
+ * complete, the fleet size, the retries or the backend.
+ *
  * @module
  */
 import { type Chunk, type ChunkContext, defineJob, type Job } from "./define_job.ts";
+import { ExactSum } from "./exact_sum.ts";
 
 /** Result of a sweep chunk and of a whole sweep. */
 export interface SweepResult {
-  /** Sum of the values. */
+  /** Sum of the values, correctly rounded. */
   readonly sum: number;
   /** Parameters computed. */
   readonly count: number;
@@ -21,6 +27,11 @@ export interface SweepResult {
   readonly max: number;
   /** Mean value (0 when `count` is 0). */
   readonly avg: number;
+  /**
+   * The exact sum as non-overlapping partials (a chunk's result; absent from the predecessor's
+   * results and from a combined aggregate): what {@linkcode combineSweep} adds.
+   */
+  readonly sum_parts?: readonly number[];
 }
 
 /** `parseFloat("0." + String(k))` for k in [0, 100): the fraction depends only on `p % 100`. */
@@ -35,49 +46,93 @@ export function sweepValue(p: number): number {
   return ((p * 7 + 13) % 1000) + fraction;
 }
 
-/** Computes the parameters `[start, end)` (no simulated work or faults). */
+/** Computes the parameters `[start, end)` (no simulated work or faults), its sum exact. */
 export function computeRange(start: number, end: number): SweepResult {
-  let sum = 0;
+  const sum = new ExactSum();
   let min = Infinity;
   let max = -Infinity;
   for (let p = start; p < end; p++) {
     const v = sweepValue(p);
-    sum += v;
+    sum.add(v);
     if (v < min) min = v;
     if (v > max) max = v;
   }
   const count = Math.max(0, end - start);
-  return { sum, count, min, max, avg: count ? sum / count : 0 };
+  const total = sum.value;
+  return {
+    sum: total,
+    count,
+    min: count ? min : 0,
+    max: count ? max : 0,
+    avg: count ? total / count : 0,
+    sum_parts: sum.parts(),
+  };
+}
+
+/** The exact partials of a result: its `sum_parts`, or its `sum` for a result without them. */
+function partsOf(result: SweepResult): readonly number[] {
+  const parts = result.sum_parts;
+  return Array.isArray(parts) && parts.every((p) => typeof p === "number") ? parts : [result.sum];
 }
 
 /**
- * Combines chunk results: sum of sums, total count, min of mins, max of maxes.
+ * Combines chunk results: the correctly rounded sum of all their values (their exact partials
+ * added; a result without `sum_parts`, such as the predecessor's, counts as its `sum`), total
+ * count, min of mins, max of maxes. The same results give the same aggregate in any order.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { combineSweep, computeRange } from "./sweep.ts";
- * const total = combineSweep([computeRange(0, 5000), computeRange(5000, 10000)]);
- * console.assert(Math.abs(total.sum - 5000355) < 1e-6);
+ * const total = combineSweep([computeRange(5000, 10000), computeRange(0, 5000)]);
+ * assert.equal(total.sum, 5000355);
  * ```
  */
 export function combineSweep(results: readonly SweepResult[]): SweepResult {
-  let sum = 0, count = 0, min = Infinity, max = -Infinity;
+  const sum = new ExactSum();
+  let count = 0, min = Infinity, max = -Infinity;
   for (const r of results) {
-    sum += r.sum;
+    sum.addAll(partsOf(r));
     count += r.count;
     if (r.count > 0) {
       if (r.min < min) min = r.min;
       if (r.max > max) max = r.max;
     }
   }
+  const total = sum.value;
   return {
-    sum,
+    sum: total,
     count,
     min: count ? min : 0,
     max: count ? max : 0,
-    avg: count ? sum / count : 0,
+    avg: count ? total / count : 0,
   };
 }
+
+/** The sweep's aggregate built one result at a time: exact partials, counts, extremes. */
+export const sweepFold = {
+  start: () => ({ sum: new ExactSum(), count: 0, min: Infinity, max: -Infinity }),
+  add(state: { sum: ExactSum; count: number; min: number; max: number }, r: SweepResult) {
+    state.sum.addAll(partsOf(r));
+    state.count += r.count;
+    if (r.count > 0) {
+      if (r.min < state.min) state.min = r.min;
+      if (r.max > state.max) state.max = r.max;
+    }
+    return state;
+  },
+  finish(state: { sum: ExactSum; count: number; min: number; max: number }): SweepResult {
+    const total = state.sum.value;
+    const { count } = state;
+    return {
+      sum: total,
+      count,
+      min: count ? state.min : 0,
+      max: count ? state.max : 0,
+      avg: count ? total / count : 0,
+    };
+  },
+};
 
 /** A simulated fault, thrown with probability `fault_rate`. */
 export class SimulatedFault extends Error {
@@ -124,5 +179,6 @@ const sweep: Job<SweepResult, SweepResult> = defineJob<SweepResult, SweepResult>
   name: "ttg.sweep",
   run: runSweep,
   reduce: combineSweep,
+  fold: sweepFold,
 });
 export default sweep;

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { ChunkTask } from "../brokers/contract.ts";
+import type { ChunkTask } from "../brokers/broker.ts";
+import { errorMessage } from "../errors.ts";
 import { type Chunk, isUnrecoverable, type Job, type Logger } from "../jobs/define_job.ts";
 
 /** One chunk to run. */
@@ -169,3 +170,23 @@ export class InlineExecutor implements ChunkExecutor {
 }
 
 const ABORTED = Symbol("aborted");
+
+/**
+ * A result must survive JSON (every broker stores results as JSON); one that cannot (a BigInt,
+ * a cycle) is a failure of the chunk, retried and then bisected like a thrown error, so only the
+ * parameters whose result cannot be stored end as dead letters, with the serializer's reason.
+ */
+export function storableOutcome(outcome: ExecutionOutcome): ExecutionOutcome {
+  if (!outcome.ok) return outcome;
+  try {
+    JSON.stringify(outcome.value);
+    return outcome;
+  } catch (error) {
+    return {
+      ok: false,
+      kind: "failed",
+      reason: `The handler's result cannot be stored as JSON: ${errorMessage(error)}`,
+      durationMs: outcome.durationMs,
+    };
+  }
+}

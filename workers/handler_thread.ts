@@ -1,16 +1,19 @@
 /**
- * The body of a handler thread (a Deno Web Worker): loads the job module once, then runs one
- * chunk at a time for the pool in thread_pool.ts. Messages: see {@linkcode ThreadMessage}.
+ * The body of a handler thread (a Deno Web Worker): {@linkcode serveThread} gets the job, then
+ * runs one chunk at a time for the pool in thread_pool.ts. The thread's root module is generated
+ * by the pool: it imports the job module and this one statically, so the job's code loads as the
+ * thread's own and needs none of the permissions the thread is denied. Messages: see
+ * {@linkcode ThreadMessage}.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import { isJob, isUnrecoverable, type Job } from "../jobs/define_job.ts";
-import type { ChunkTask } from "../brokers/contract.ts";
+import { permissionDeniedReason } from "../jobs/permissions.ts";
+import type { ChunkTask } from "../brokers/broker.ts";
 
 /** Main → thread. */
 export type PoolMessage =
-  | { readonly type: "init"; readonly moduleUrl: string }
   | {
     readonly type: "run";
     readonly id: number;
@@ -24,6 +27,7 @@ export type PoolMessage =
 export type ThreadMessage =
   | { readonly type: "ready"; readonly name: string }
   | { readonly type: "init-error"; readonly message: string }
+  | { readonly type: "crash"; readonly message: string }
   | { readonly type: "done"; readonly id: number; readonly ok: true; readonly value: unknown }
   | {
     readonly type: "done";
@@ -41,7 +45,6 @@ export type ThreadMessage =
     readonly fields?: Record<string, unknown>;
   };
 
-let job: Job | undefined;
 const running = new Map<number, AbortController>();
 
 function post(message: ThreadMessage): void {
@@ -87,12 +90,12 @@ function progressReporter(id: number): (done: number) => void {
   };
 }
 
-async function run(message: Extract<PoolMessage, { type: "run" }>): Promise<void> {
+async function run(job: Job, message: Extract<PoolMessage, { type: "run" }>): Promise<void> {
   const controller = new AbortController();
   running.set(message.id, controller);
   const { task } = message;
   try {
-    const value = await job!.run(
+    const value = await job.run(
       {
         jobId: task.jobId,
         chunkId: task.chunkId,
@@ -121,12 +124,14 @@ async function run(message: Extract<PoolMessage, { type: "run" }>): Promise<void
       });
     } else post({ type: "done", id: message.id, ok: true, value });
   } catch (error) {
+    // An access the job did not declare cannot succeed on a retry: dead-letter it at once.
+    const denied = permissionDeniedReason(error, job.name);
     post({
       type: "done",
       id: message.id,
       ok: false,
-      reason: error instanceof Error ? error.message || error.name : String(error),
-      unrecoverable: isUnrecoverable(error),
+      reason: denied ?? (error instanceof Error ? error.message || error.name : String(error)),
+      unrecoverable: denied !== undefined || isUnrecoverable(error),
       aborted: controller.signal.aborted,
     });
   } finally {
@@ -134,22 +139,44 @@ async function run(message: Extract<PoolMessage, { type: "run" }>): Promise<void
   }
 }
 
-self.onmessage = async (event: MessageEvent<PoolMessage>) => {
-  const message = event.data;
-  if (message.type === "init") {
-    try {
-      const module = await import(message.moduleUrl);
-      if (!isJob(module.default)) {
-        throw new Error(`the default export of "${message.moduleUrl}" is not a job`);
-      }
-      job = module.default as Job;
-      post({ type: "ready", name: job.name });
-    } catch (error) {
-      post({ type: "init-error", message: error instanceof Error ? error.message : String(error) });
-    }
-  } else if (message.type === "run") {
-    await run(message);
-  } else if (message.type === "abort") {
-    running.get(message.id)?.abort(new DOMException("Chunk aborted", "AbortError"));
+/**
+ * An error thrown outside any handler's await (a stray timer) or a rejection nobody handles ends
+ * the thread, as it would without these listeners, but is reported to the pool as a crash
+ * instead of being printed as a stack trace on the worker's stderr.
+ */
+function reportCrashes(): void {
+  const crash = (message: string) => {
+    post({ type: "crash", message });
+    self.close();
+  };
+  self.addEventListener("error", (event) => {
+    event.preventDefault();
+    crash(event.message || String(event.error));
+  });
+  self.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    const reason = event.reason instanceof Error ? event.reason.message : String(event.reason);
+    crash(`Unhandled rejection: ${reason}`);
+  });
+}
+
+/**
+ * Serves the pool with `job` (the job module's default export, imported by the thread's root
+ * module): says `ready`, or `init-error` when it is not a job.
+ */
+export function serveThread(job: unknown): void {
+  reportCrashes();
+  if (!isJob(job)) {
+    post({ type: "init-error", message: "the module's default export is not a job" });
+    return;
   }
-};
+  self.onmessage = async (event: MessageEvent<PoolMessage>) => {
+    const message = event.data;
+    if (message.type === "run") {
+      await run(job, message);
+    } else if (message.type === "abort") {
+      running.get(message.id)?.abort(new DOMException("Chunk aborted", "AbortError"));
+    }
+  };
+  post({ type: "ready", name: job.name });
+}

@@ -33,12 +33,13 @@ function writeStderr(line: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createLogger } from "./log.ts";
  * const lines: string[] = [];
  * const log = createLogger({ level: "INFO", format: "json", write: (l) => lines.push(l) });
  * log.debug("hidden");
  * log.info("RUNNING", { chunk: "00001" });
- * console.assert(lines.length === 1 && JSON.parse(lines[0]!).chunk === "00001");
+ * assert.ok(lines.length === 1 && JSON.parse(lines[0]!).chunk === "00001");
  * ```
  */
 export function createLogger(options: LoggerOptions): Logger {

@@ -1,5 +1,5 @@
 /**
- * Peak resident memory of this process, for reports and benchmarks.
+ * Peak resident memory and peak V8 heap of this process, for reports and benchmarks.
  *
  * @module
  */
@@ -14,4 +14,31 @@ export function peakRssBytes(): number {
     // not Linux, or no read permission
   }
   return Deno.memoryUsage().rss;
+}
+
+/**
+ * The largest V8 heap (committed bytes, `Deno.memoryUsage().heapTotal`) seen by
+ * {@linkcode HeapPeak.sample}: a worker samples it on every heartbeat and once at exit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HeapPeak } from "./memory.ts";
+ * const peak = new HeapPeak();
+ * peak.sample();
+ * assert.ok(peak.bytes > 0);
+ * ```
+ */
+export class HeapPeak {
+  #bytes = 0;
+
+  /** The largest committed heap sampled so far, in bytes (0 before the first sample). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Reads the heap's committed size now and keeps it if it is the largest yet. */
+  sample(): void {
+    this.#bytes = Math.max(this.#bytes, Deno.memoryUsage().heapTotal);
+  }
 }

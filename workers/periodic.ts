@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type Clock, systemClock } from "./clock.ts";
 
 /** Options of {@linkcode PeriodicService}. */
 export interface PeriodicServiceOptions {
@@ -16,6 +17,8 @@ export interface PeriodicServiceOptions {
   readonly tick: (signal: AbortSignal) => Promise<void>;
   /** Called with a tick's error. */
   readonly onError?: (error: unknown) => void;
+  /** Time source. @default systemClock */
+  readonly clock?: Clock;
 }
 
 /**
@@ -23,13 +26,14 @@ export interface PeriodicServiceOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PeriodicService } from "./periodic.ts";
  * let ticks = 0;
  * const service = new PeriodicService({ name: "demo", intervalMs: 10, tick: async () => { ticks++; } });
  * service.start();
  * await new Promise((r) => setTimeout(r, 50));
  * await service.stop();
- * console.assert(ticks >= 1);
+ * assert.ok(ticks >= 1);
  * ```
  */
 export class PeriodicService implements AsyncDisposable {
@@ -57,7 +61,7 @@ export class PeriodicService implements AsyncDisposable {
 
   async #run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await wait(this.#options.intervalMs, signal);
+      await (this.#options.clock ?? systemClock).sleep(this.#options.intervalMs, signal);
       if (signal.aborted) break;
       try {
         await this.#options.tick(signal);
@@ -80,14 +84,5 @@ export class PeriodicService implements AsyncDisposable {
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 export function wait(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener("abort", done);
-      clearTimeout(timer);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
+  return systemClock.sleep(ms, signal);
 }

@@ -26,9 +26,10 @@ export function formatDuration(seconds: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { progressLine } from "./progress.ts";
  * const line = progressLine({ done: 50, total: 100, retries: 1, deadLettered: 0, elapsedMs: 2000 }, 10);
- * console.assert(line.startsWith("[#####-----] 50/100 chunks"));
+ * assert.ok(line.startsWith("[#####-----] 50/100 chunks"));
  * ```
  */
 export function progressLine(sample: ProgressSample, width = 30): string {

@@ -5,17 +5,17 @@
  *
  * @module
  */
-import type { Broker, BrokerStats } from "../brokers/contract.ts";
-import { ConfigError, TtgError } from "../brokers/errors.ts";
-import { loadJob } from "../jobs/load.ts";
-import { planSweep, type SweepPlan } from "../jobs/plan.ts";
+import type { Broker, BrokerStats } from "../brokers/broker.ts";
+import { ConfigError, TtgError } from "../errors.ts";
+import { BUILTIN_JOBS } from "../jobs/load.ts";
+import { planSweep, type SweepPlan } from "./plan.ts";
 import type { Job } from "../jobs/define_job.ts";
 import { wait } from "./periodic.ts";
 import { ProgressReporter } from "./progress.ts";
-import { buildReport, type JobReport, readSnapshot, type WorkerLine } from "./report.ts";
+import { buildReport, type JobReport, reportSource, type WorkerLine } from "./report.ts";
 
 type WorkerExtras = Map<string, Omit<WorkerLine, "id" | "chunks" | "params">>;
-import { openBrokerFor } from "./serve.ts";
+import { loadJobFor, openBrokerFor } from "./serve.ts";
 import type { Settings } from "./settings.ts";
 import { WorkerProcess } from "./spawn.ts";
 
@@ -56,6 +56,9 @@ function workerArgs(settings: Settings, workerId: string): string[] {
     "--job-id",
     settings.jobId,
     ...(settings.jobModule ? ["--job", settings.jobModule] : []),
+    ...(settings.command.length ? ["--cmd", JSON.stringify(settings.command)] : []),
+    ...(settings.commandEnv.length ? ["--cmd-env", settings.commandEnv.join(",")] : []),
+    ...(settings.commandSandbox ? ["--cmd-sandbox"] : []),
     "--worker-id",
     workerId,
     "--concurrency",
@@ -74,6 +77,8 @@ function workerArgs(settings: Settings, workerId: string): string[] {
     String(settings.chunkTimeoutMs / 1000),
     "--max-attempts",
     String(settings.maxAttempts),
+    "--max-crashes",
+    String(settings.maxCrashes),
     "--retry-base-ms",
     String(settings.retryBaseMs),
     "--min-split",
@@ -84,6 +89,7 @@ function workerArgs(settings: Settings, workerId: string): string[] {
     settings.logLevel,
     "--log-format",
     "json",
+    "--stop-with-stdin",
   ];
 }
 
@@ -110,9 +116,16 @@ export function planFor(settings: Settings, job: Job): SweepPlan {
     handler: job.name,
     params: settings.params,
     chunkSize: settings.chunkSize,
-    args: { work_ms: settings.workMs, fault_rate: settings.faultRate },
+    args: { work_ms: settings.workMs, fault_rate: settings.faultRate, ...settings.args },
     priority: settings.priority,
     divisible: !job.indivisible,
+    // A user module is kept in the record as given: `ttg results` reduces with it, and a fleet
+    // worker loads it (a relative path against its --jobs-dir); built-ins go by name.
+    ...(settings.jobModule && !BUILTIN_JOBS.has(settings.jobModule)
+      ? { module: settings.jobModule }
+      : {}),
+    ...(settings.maxInFlight > 0 ? { maxInFlight: settings.maxInFlight } : {}),
+    ...(settings.ttlSeconds > 0 ? { ttlSeconds: settings.ttlSeconds } : {}),
   });
 }
 
@@ -146,7 +159,7 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
     );
   }
   const progress = options.progress ?? new ProgressReporter();
-  const { job } = await loadJob(settings.jobModule || undefined); // fail fast on a bad module
+  const { job } = await loadJobFor(settings); // fail fast on a bad module
   const broker = await openBrokerFor(settings, `coordinator-${Deno.pid}`);
   const workers: WorkerProcess[] = [];
   let extras: WorkerExtras | undefined;
@@ -173,10 +186,10 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
       }
     };
     if (!(await submitPlan(broker, plan, startWorkers))) {
-      throw new ConfigError(
-        "--job-id",
-        `Invalid --job-id "${settings.jobId}": that job already exists (use a new id, or ttg reset --job-id ${settings.jobId})`,
-      );
+      // The job exists: an earlier run of the same sweep (killed, say) is resumed, never re-enqueued.
+      await assertSamePlan(broker, plan, settings.jobId);
+      progress.note(`Job "${settings.jobId}" exists: resuming it, nothing enqueued`);
+      startWorkers();
     }
     const exited = new Set<WorkerProcess>();
     for (const w of workers) void w.status.then(() => exited.add(w));
@@ -225,8 +238,7 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
     const durationMs = performance.now() - t0;
     progress.finish();
     extras = await stopWorkers(workers);
-    const snapshot = await readSnapshot(broker, settings.jobId);
-    return buildReport(snapshot, {
+    return await buildReport(await reportSource(broker, settings.jobId), {
       jobId: settings.jobId,
       backend: settings.backend,
       job,
@@ -241,6 +253,29 @@ export async function runJob(settings: Settings, options: RunOptions = {}): Prom
   }
 }
 
+/** Throws a ConfigError unless the job's record is the one `plan` would make (same sweep). */
+async function assertSamePlan(broker: Broker, plan: SweepPlan, jobId: string): Promise<void> {
+  const record = await broker.getJob(jobId);
+  const wanted = plan.record;
+  const differs = !record
+    ? "it has no job record"
+    : record.handler !== wanted.handler
+    ? `its handler is "${record.handler}", not "${wanted.handler}"`
+    : record.totalParams !== wanted.totalParams
+    ? `it has ${record.totalParams} parameters, not ${wanted.totalParams}`
+    : record.chunkSize !== wanted.chunkSize
+    ? `its chunks have ${record.chunkSize} parameters, not ${wanted.chunkSize}`
+    : JSON.stringify(record.args) !== JSON.stringify(wanted.args)
+    ? `its arguments are ${JSON.stringify(record.args)}`
+    : undefined;
+  if (differs) {
+    throw new ConfigError(
+      "--job-id",
+      `Invalid --job-id "${jobId}": that job exists with another sweep (${differs}); use a new id, or ttg reset --job-id ${jobId}`,
+    );
+  }
+}
+
 /** SIGTERMs the workers (they finish or release their chunks), SIGKILLs any that hang. */
 async function stopWorkers(workers: readonly WorkerProcess[]): Promise<WorkerExtras> {
   for (const w of workers) if (!w.killed) w.kill("SIGTERM");
@@ -251,9 +286,19 @@ async function stopWorkers(workers: readonly WorkerProcess[]): Promise<WorkerExt
     clearTimeout(timer);
     if (w.killed) extras.set(w.id, { exit: "killed" });
     else if (!report) extras.set(w.id, { exit: "no report" });
-    else extras.set(w.id, { peak_rss_mb: Math.round(report.peakRssBytes / 1048576 * 10) / 10 });
+    else {
+      extras.set(w.id, {
+        peak_rss_mb: megabytes(report.peak_rss_bytes),
+        ...(report.peak_heap_bytes ? { peak_heap_mb: megabytes(report.peak_heap_bytes) } : {}),
+      });
+    }
   }));
   return extras;
+}
+
+/** Bytes in MB (2^20), to one decimal. */
+function megabytes(bytes: number): number {
+  return Math.round(bytes / 1048576 * 10) / 10;
 }
 
 /** Opens the broker of `settings` for a one-shot command and closes it after `fn`. */

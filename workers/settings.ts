@@ -1,18 +1,49 @@
 /**
  * Worker and CLI settings: flags, then environment (TTG names, then the predecessor's), then
- * defaults. This is the one module that reads the environment. Every value is validated; a bad
+ * defaults. This module and the ones it is made of (settings_source.ts, settings_broker.ts,
+ * settings_job.ts, settings_dashboard.ts) are the only ones that read the environment. Every value is validated; a bad
  * one is a {@linkcode ConfigError} naming the flag or variable and the value (exit code 2).
  *
  * @module
  */
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS } from "../brokers/contract.ts";
-import { ConfigError } from "../brokers/errors.ts";
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS } from "../brokers/broker.ts";
+import { DEFAULT_RETRY } from "../brokers/policy.ts";
+import { ConfigError } from "../errors.ts";
+import { type ReducerName, REDUCERS } from "../jobs/reducers.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import {
+  type Backend,
+  backendOf,
+  brokerUrl,
+  NO_TLS,
+  QUEUE_TYPES,
+  type QueueType,
+  type TlsFiles,
+  type TlsPem,
+  tlsSettings,
+} from "./settings_broker.ts";
+import {
+  commandEnvSetting,
+  commandSetting,
+  jobArgs,
+  jobsPattern,
+  ttlSetting,
+} from "./settings_job.ts";
+import { type EnvReader, type FlagValues, processEnv, Resolver } from "./settings_source.ts";
 
-/** Backends `ttg` can use. */
-export const BACKENDS = ["sqlite", "redis", "rabbitmq"] as const;
-/** One of {@linkcode BACKENDS}. */
-export type Backend = typeof BACKENDS[number];
+export {
+  type Backend,
+  BACKENDS,
+  isLocalHost,
+  QUEUE_TYPES,
+  type QueueType,
+  redact,
+  type TlsFiles,
+  type TlsPem,
+} from "./settings_broker.ts";
+export { type DashboardSettings, resolveDashboardSettings } from "./settings_dashboard.ts";
+export { type EnvReader, type FlagValues, processEnv } from "./settings_source.ts";
+
 /** Where handlers run: Web Worker threads, the main thread, or threads for module jobs only. */
 export type ExecutionMode = "auto" | "threads" | "inline";
 
@@ -31,6 +62,25 @@ export interface Settings {
   readonly jobId: string;
   /** Job module path or URL; empty for the built-in sweep. */
   readonly jobModule: string;
+  /**
+   * The jobs a fleet worker serves: a glob on job ids (`--jobs`, or `*` with `--all-jobs`); ""
+   * for a worker of the one job `jobId`.
+   */
+  readonly jobsPattern: string;
+  /** Where a fleet worker resolves the relative module paths of job records. */
+  readonly jobsDir: string;
+  /** Most chunks of the job in flight at once over the whole fleet; 0 for no cap. */
+  readonly maxInFlight: number;
+  /** Seconds a finished job's data is kept (`--ttl`); 0: the broker's default. */
+  readonly ttlSeconds: number;
+  /** Argv of the handler processes of a `--cmd` job; empty for a TypeScript job. */
+  readonly command: readonly string[];
+  /** How a `--cmd` job's results are reduced (its handler is `ttg.cmd.<reduce>`). */
+  readonly reduce: ReducerName;
+  /** Names of the worker's environment variables passed on to `--cmd` handlers. */
+  readonly commandEnv: readonly string[];
+  /** Run `--cmd` handlers in a sandbox. */
+  readonly commandSandbox: boolean;
   readonly workerId: string;
   readonly concurrency: number;
   readonly batch: number;
@@ -38,13 +88,19 @@ export interface Settings {
   readonly chunkSize: number;
   readonly workMs: number;
   readonly faultRate: number;
+  /** The job's own arguments (`--args`, a JSON object), beside `work_ms` and `fault_rate`. */
+  readonly args: Readonly<Record<string, unknown>>;
   readonly priority: number;
   readonly idleTimeoutMs: number;
   readonly leaseMs: number;
   readonly heartbeatMs: number;
   readonly graceMs: number;
   readonly chunkTimeoutMs: number;
+  /** How long a server broker's connection is waited for (first connect, reconnects). */
+  readonly connectTimeoutMs: number;
   readonly maxAttempts: number;
+  /** Leases a chunk may lose (its worker died) before it is bisected or dead-lettered. */
+  readonly maxCrashes: number;
   readonly retryBaseMs: number;
   /** Smallest chunk (in parameters) poison-chunk bisection splits down to. */
   readonly minSplit: number;
@@ -56,121 +112,8 @@ export interface Settings {
   readonly completionIndex: number;
   readonly podName: string;
   readonly nodeName: string;
-}
-
-/** RabbitMQ queue types `--rabbitmq-queue-type` accepts. */
-export const QUEUE_TYPES = ["classic", "quorum"] as const;
-/** One of {@linkcode QUEUE_TYPES}. */
-export type QueueType = typeof QUEUE_TYPES[number];
-
-/** Paths of the PEM files for TLS to the broker; "" when unset. */
-export interface TlsFiles {
-  /** CA bundle that signed the broker's certificate (`--tls-ca`, env TTG_TLS_CA_FILE). */
-  readonly ca: string;
-  /** Client certificate (`--tls-cert`, env TTG_TLS_CERT_FILE). */
-  readonly cert: string;
-  /** Client certificate's key (`--tls-key`, env TTG_TLS_KEY_FILE). */
-  readonly key: string;
-}
-
-/** PEM contents of {@linkcode TlsFiles}, only those that were given. */
-export interface TlsPem {
-  readonly ca?: string;
-  readonly cert?: string;
-  readonly key?: string;
-}
-
-/** Flag values as commander hands them over (strings, booleans or absent). */
-export type FlagValues = Readonly<Record<string, string | boolean | undefined>>;
-/** Reads one environment variable. */
-export type EnvReader = (name: string) => string | undefined;
-
-/** The process environment (needs `--allow-env`); the one place TTG reads it. */
-export const processEnv: EnvReader = (name) => {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-};
-
-interface Source {
-  readonly name: string;
-  readonly raw: string;
-}
-
-class Resolver {
-  readonly #flags: FlagValues;
-  readonly #env: EnvReader;
-  constructor(flags: FlagValues, env: EnvReader) {
-    this.#flags = flags;
-    this.#env = env;
-  }
-  /** First of: the flag, then each env variable in order; undefined when none is set. */
-  source(flag: string | null, envNames: readonly string[]): Source | undefined {
-    if (flag) {
-      const key = flag.replace(/^--/, "").replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-      const value = this.#flags[key];
-      if (typeof value === "string") return { name: flag, raw: value };
-      if (value === true) return { name: flag, raw: "true" };
-    }
-    for (const name of envNames) {
-      const raw = this.#env(name);
-      if (raw !== undefined && raw !== "") return { name, raw };
-    }
-    return undefined;
-  }
-  string(flag: string | null, envNames: readonly string[], fallback: string): string {
-    return this.source(flag, envNames)?.raw ?? fallback;
-  }
-  number(
-    flag: string | null,
-    envNames: readonly string[],
-    fallback: number,
-    range: { min: number; max: number; integer?: boolean; scale?: number },
-  ): number {
-    const src = this.source(flag, envNames);
-    if (!src) return fallback;
-    const value = Number(src.raw.trim());
-    const kind = range.integer ? "a whole number" : "a number";
-    if (
-      src.raw.trim() === "" || !Number.isFinite(value) ||
-      (range.integer && !Number.isInteger(value)) || value < range.min || value > range.max
-    ) {
-      throw ConfigError.invalid(src.name, src.raw, `${kind} from ${range.min} to ${range.max}`);
-    }
-    return value * (range.scale ?? 1);
-  }
-  boolean(flag: string | null, envNames: readonly string[], fallback: boolean): boolean {
-    const src = this.source(flag, envNames);
-    if (!src) return fallback;
-    const value = src.raw.trim().toLowerCase();
-    if (["true", "1", "yes", "on"].includes(value)) return true;
-    if (["false", "0", "no", "off"].includes(value)) return false;
-    throw ConfigError.invalid(src.name, src.raw, "true or false");
-  }
-  choice<T extends string>(
-    flag: string | null,
-    envNames: readonly string[],
-    fallback: T,
-    choices: readonly T[],
-    normalize: (raw: string) => string = (s) => s.trim().toLowerCase(),
-  ): T {
-    const src = this.source(flag, envNames);
-    if (!src) return fallback;
-    const value = normalize(src.raw) as T;
-    if (!choices.includes(value)) {
-      throw ConfigError.invalid(src.name, src.raw, `one of ${choices.join(", ")}`);
-    }
-    return value;
-  }
-}
-
-const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "::1", "[::1]"]);
-
-/** True for loopback host names, where default credentials are acceptable. */
-export function isLocalHost(host: string): boolean {
-  return LOCAL_HOSTS.has(host.toLowerCase());
+  /** Port of `/metrics`, `/healthz` and `/readyz`; 0 serves none. */
+  readonly metricsPort: number;
 }
 
 function defaultWorkerId(): string {
@@ -183,142 +126,16 @@ function defaultWorkerId(): string {
   return `${host}-${Deno.pid}`;
 }
 
-function brokerUrl(r: Resolver, backend: Backend): string {
-  const explicit = r.source("--broker-url", ["TTG_BROKER_URL"]);
-  if (backend === "sqlite") return "";
-  if (backend === "redis") {
-    const src = explicit ?? r.source(null, ["REDIS_URL"]);
-    if (src) return checkUrl(src, ["redis:", "rediss:"]);
-    const tls = r.boolean(null, ["REDIS_TLS"], false);
-    const host = r.string(null, ["REDIS_HOST"], "127.0.0.1");
-    const port = r.number(null, ["REDIS_PORT"], 6379, { min: 1, max: 65535, integer: true });
-    const user = r.string(null, ["REDIS_USERNAME"], "");
-    const password = r.string(null, ["REDIS_PASSWORD"], "");
-    const auth = password ? `${encodeURIComponent(user)}:${encodeURIComponent(password)}@` : "";
-    return `${tls ? "rediss" : "redis"}://${auth}${hostPart(host)}:${port}`;
-  }
-  const src = explicit ?? r.source(null, ["AMQP_URL", "RABBITMQ_URL"]);
-  if (src) return checkUrl(src, ["amqp:", "amqps:"]);
-  const tls = r.boolean(null, ["RABBITMQ_TLS"], false);
-  const host = r.string(null, ["RABBITMQ_HOST"], "127.0.0.1");
-  const port = r.number(null, ["RABBITMQ_PORT"], tls ? 5671 : 5672, {
-    min: 1,
-    max: 65535,
-    integer: true,
-  });
-  const vhost = r.string(null, ["RABBITMQ_VHOST"], "/");
-  let user = r.string(null, ["RABBITMQ_USER", "RABBITMQ_DEFAULT_USER"], "");
-  let password = r.string(null, ["RABBITMQ_PASSWORD", "RABBITMQ_DEFAULT_PASS"], "");
-  if (!user || !password) {
-    if (!isLocalHost(host)) {
-      throw new ConfigError(
-        "RABBITMQ_USER",
-        `Missing RABBITMQ_USER/RABBITMQ_PASSWORD for RabbitMQ host "${host}": default credentials are only used on localhost`,
-      );
-    }
-    user ||= "guest";
-    password ||= "guest";
-  }
-  const vhostPart = vhost === "/" ? "" : `/${encodeURIComponent(vhost)}`;
-  return `${tls ? "amqps" : "amqp"}://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${
-    hostPart(host)
-  }:${port}${vhostPart}`;
-}
-
-function hostPart(host: string): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-}
-
-function checkUrl(src: Source, protocols: readonly string[]): string {
-  let url: URL;
-  try {
-    url = new URL(src.raw);
-  } catch {
-    throw ConfigError.invalid(
-      src.name,
-      redact(src.raw),
-      `a URL starting with ${protocols.join("// or ")}//`,
-    );
-  }
-  if (!protocols.includes(url.protocol)) {
-    throw ConfigError.invalid(
-      src.name,
-      redact(src.raw),
-      `a URL starting with ${protocols.join("// or ")}//`,
-    );
-  }
-  return src.raw;
-}
-
-const TLS_SOURCES = [
-  ["ca", "--tls-ca", "TTG_TLS_CA_FILE"],
-  ["cert", "--tls-cert", "TTG_TLS_CERT_FILE"],
-  ["key", "--tls-key", "TTG_TLS_KEY_FILE"],
-] as const;
-
-const NO_TLS = { tlsFiles: { ca: "", cert: "", key: "" }, tls: undefined } as const;
-
-/**
- * The TLS files' paths and contents. A file that cannot be read, or any file with a URL that is
- * not rediss:// or amqps:// (which would connect in plain text), is a ConfigError naming it.
- */
-function tlsSettings(
-  r: Resolver,
-  readFile: (path: string) => string,
-  url: string,
-): { tlsFiles: TlsFiles; tls: TlsPem | undefined } {
-  const files = { ca: "", cert: "", key: "" };
-  const pem: { ca?: string; cert?: string; key?: string } = {};
-  for (const [field, flag, envName] of TLS_SOURCES) {
-    const src = r.source(flag, [envName]);
-    if (!src) continue;
-    const scheme = url.slice(0, url.indexOf(":"));
-    if (scheme !== "rediss" && scheme !== "amqps") {
-      throw new ConfigError(
-        src.name,
-        `Invalid ${src.name} "${src.raw}": TLS files need a rediss:// or amqps:// broker URL, not ${scheme}://`,
-      );
-    }
-    files[field] = src.raw;
-    let text: string;
-    try {
-      text = readFile(src.raw);
-    } catch (error) {
-      const why = error instanceof Deno.errors.NotFound
-        ? "the file does not exist"
-        : (error as Error).message;
-      throw new ConfigError(src.name, `Invalid ${src.name} "${src.raw}": ${why}`);
-    }
-    if (!text.includes("-----BEGIN ")) {
-      throw ConfigError.invalid(src.name, src.raw, "a PEM file (-----BEGIN …)");
-    }
-    pem[field] = text;
-  }
-  if ((files.cert === "") !== (files.key === "")) {
-    const given = files.cert ? "--tls-cert" : "--tls-key";
-    const missing = files.cert ? "--tls-key" : "--tls-cert";
-    throw new ConfigError(
-      missing,
-      `Missing ${missing}: ${given} needs it (a client certificate and its key go together)`,
-    );
-  }
-  return { tlsFiles: files, tls: Object.keys(pem).length > 0 ? pem : undefined };
-}
-
-/** Hides the password of a URL for messages and logs. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
-}
-
 /**
  * Resolves every setting from flags, then environment, then defaults.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveSettings } from "./settings.ts";
  * const env: Record<string, string> = { SIMULATE_WORK_MS: "2", QUEUE_BACKEND: "redis" };
  * const s = resolveSettings({ workers: "5" }, (k) => env[k]);
- * console.assert(s.workMs === 2 && s.backend === "redis" && s.workers === 5);
+ * assert.ok(s.workMs === 2 && s.backend === "redis" && s.workers === 5);
  * ```
  */
 export function resolveSettings(
@@ -328,7 +145,7 @@ export function resolveSettings(
   readFile: (path: string) => string = (path) => Deno.readTextFileSync(path),
 ): Settings {
   const r = new Resolver(flags, env);
-  const backend = r.choice("--backend", ["TTG_BACKEND", "QUEUE_BACKEND"], "sqlite", BACKENDS);
+  const backend = backendOf(r);
   const leaseMs = r.number("--lease-ms", ["TTG_LEASE_MS", "STALE_THRESHOLD_MS"], DEFAULT_LEASE_MS, {
     min: 100,
     max: 3_600_000,
@@ -364,6 +181,15 @@ export function resolveSettings(
     return v === "WARN" ? "WARNING" : v;
   };
   const url = brokerUrl(r, backend);
+  const jobModule = r.string("--job", ["TTG_JOB_MODULE"], "");
+  const command = commandSetting(r);
+  if (command.length > 0 && jobModule !== "") {
+    const src = r.source("--cmd", ["TTG_CMD"])!;
+    throw new ConfigError(
+      src.name,
+      `Invalid ${src.name} "${src.raw}": a job is a module (--job) or a command (--cmd), not both`,
+    );
+  }
   return {
     backend,
     brokerUrl: url,
@@ -374,7 +200,19 @@ export function resolveSettings(
       ? r.choice("--rabbitmq-queue-type", ["TTG_RABBITMQ_QUEUE_TYPE"], "classic", QUEUE_TYPES)
       : "classic",
     jobId,
-    jobModule: r.string("--job", ["TTG_JOB_MODULE"], ""),
+    jobModule,
+    jobsPattern: jobsPattern(r),
+    ttlSeconds: ttlSetting(r),
+    jobsDir: r.string("--jobs-dir", ["TTG_JOBS_DIR"], "."),
+    maxInFlight: r.number("--max-in-flight", ["TTG_MAX_IN_FLIGHT"], 0, {
+      min: 0,
+      max: 1_000_000,
+      integer: true,
+    }),
+    command,
+    reduce: r.choice("--reduce", ["TTG_REDUCE"], "sum", REDUCERS),
+    commandEnv: commandEnvSetting(r),
+    commandSandbox: r.boolean("--cmd-sandbox", ["TTG_CMD_SANDBOX"], false),
     workerId: r.string("--worker-id", ["TTG_WORKER_ID", "WORKER_ID", "POD_NAME"], "") ||
       defaultWorkerId(),
     concurrency: r.number("--concurrency", ["TTG_CONCURRENCY"], 4, {
@@ -398,6 +236,7 @@ export function resolveSettings(
       min: 0,
       max: 1,
     }),
+    args: jobArgs(r),
     priority: r.number("--priority", ["TTG_PRIORITY"], 0, { min: 0, max: 10, integer: true }),
     idleTimeoutMs: r.number(
       "--idle-timeout",
@@ -417,7 +256,17 @@ export function resolveSettings(
       max: 86_400,
       scale: 1000,
     }),
+    connectTimeoutMs: r.number("--connect-timeout", ["TTG_CONNECT_TIMEOUT_SECONDS"], 10_000, {
+      min: 0.1,
+      max: 3600,
+      scale: 1000,
+    }),
     maxAttempts: r.number("--max-attempts", ["TTG_MAX_ATTEMPTS"], 4, {
+      min: 1,
+      max: 100,
+      integer: true,
+    }),
+    maxCrashes: r.number("--max-crashes", ["TTG_MAX_CRASHES"], DEFAULT_RETRY.maxCrashes, {
       min: 1,
       max: 100,
       integer: true,
@@ -444,5 +293,10 @@ export function resolveSettings(
     }),
     podName: r.string(null, ["POD_NAME"], ""),
     nodeName: r.string(null, ["NODE_NAME"], ""),
+    metricsPort: r.number("--metrics-port", ["TTG_METRICS_PORT"], 0, {
+      min: 0,
+      max: 65535,
+      integer: true,
+    }),
   };
 }

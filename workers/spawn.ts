@@ -5,7 +5,9 @@
  * @module
  */
 import { basename } from "node:path";
-import type { ServeReport } from "./serve.ts";
+import type { WorkerReportJson } from "./json_output.ts";
+import { processEnv } from "./settings.ts";
+import { workerV8Flags } from "./v8_flags.ts";
 
 /** The command line that runs this program with `args`. */
 export function selfCommand(args: readonly string[]): { command: string; args: string[] } {
@@ -16,7 +18,12 @@ export function selfCommand(args: readonly string[]): { command: string; args: s
     config.protocol === "file:" && exists(config) && Deno.mainModule.endsWith("cli.ts")
       ? ["--config", config.pathname]
       : [];
-  return { command: exec, args: ["run", "-A", ...withConfig, Deno.mainModule, ...args] };
+  // Handler threads get only their job's permissions (Worker `deno.permissions`), an unstable
+  // option in Deno 2.9: without the flag, starting a thread would end the process.
+  return {
+    command: exec,
+    args: ["run", "-A", "--unstable-worker-options", ...withConfig, Deno.mainModule, ...args],
+  };
 }
 
 function exists(url: URL): boolean {
@@ -43,8 +50,10 @@ export class WorkerProcess {
     const { command, args: argv } = selfCommand(args);
     this.#child = new Deno.Command(command, {
       args: argv,
-      env,
-      stdin: "null",
+      // The worker's heap sized for a worker (v8_flags.ts), whatever the machine's memory.
+      env: { ...env, DENO_V8_FLAGS: workerV8Flags(processEnv("DENO_V8_FLAGS")) },
+      // The worker stops when this pipe closes: a coordinator that dies takes its workers along.
+      stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -83,13 +92,13 @@ export class WorkerProcess {
     }
   }
 
-  /** Waits for the exit and parses the report the worker printed last on stdout. */
-  async report(): Promise<ServeReport | undefined> {
+  /** Waits for the exit and parses the report the worker printed last on stdout (--report-json). */
+  async report(): Promise<WorkerReportJson | undefined> {
     const [out] = await Promise.all([this.#stdout, this.#stderrDone, this.status]);
     const last = out.trim().split("\n").pop();
     if (!last) return undefined;
     try {
-      return JSON.parse(last) as ServeReport;
+      return JSON.parse(last) as WorkerReportJson;
     } catch {
       return undefined;
     }

@@ -5,8 +5,9 @@
  *
  * @module
  */
-import type { Logger } from "../jobs/define_job.ts";
-import { TtgError } from "../brokers/errors.ts";
+import type { JobPermissions, Logger } from "../jobs/define_job.ts";
+import { threadPermissions } from "../jobs/permissions.ts";
+import { TtgError } from "../errors.ts";
 import {
   type ChunkExecutor,
   type ExecutionOutcome,
@@ -27,6 +28,28 @@ export interface ThreadPoolOptions {
   readonly log: Logger;
   /** How long an aborted handler may take to stop before its thread is terminated. @default 1000 */
   readonly abortGraceMs?: number;
+  /**
+   * What the job declared (`defineJob({ permissions })`): each thread gets exactly that (its
+   * code loads without them). Needs Deno's `--unstable-worker-options` (deno.json sets it).
+   * @default {} (nothing)
+   */
+  readonly permissions?: JobPermissions;
+}
+
+/** The body of every handler thread (`deno compile` includes it: see deploy/binary.ts). */
+const THREAD_WORKER_BODY = new URL("./handler_thread.ts", import.meta.url);
+
+/**
+ * The root module of a handler thread: it imports the job module and the thread body
+ * statically, so the job's code loads with the thread (no read permission needed for it).
+ */
+function threadRoot(moduleUrl: string): string {
+  const source = [
+    `import * as job from ${JSON.stringify(moduleUrl)};`,
+    `import { serveThread } from ${JSON.stringify(THREAD_WORKER_BODY.href)};`,
+    "serveThread(job.default);",
+  ].join("\n");
+  return `data:application/javascript,${encodeURIComponent(source)}`;
 }
 
 interface Pending {
@@ -42,14 +65,31 @@ class HandlerThread {
   /** Why the thread died (an uncaught error after it loaded the job); it must be replaced. */
   crashed: string | undefined;
 
-  constructor(moduleUrl: string, log: Logger) {
-    this.worker = new Worker(new URL("./handler_thread.ts", import.meta.url).href, {
-      type: "module",
-    });
+  constructor(moduleUrl: string, log: Logger, permissions: Deno.PermissionOptionsObject) {
+    this.worker = new Worker(threadRoot(moduleUrl), { type: "module", deno: { permissions } });
     this.ready = new Promise<void>((resolve, reject) => {
+      // After loading, an uncaught error (a throw in a stray timer, say) ends the thread: fail
+      // the chunk it held at once instead of letting it run into its timeout. The thread reports
+      // its own (a "crash" message, no stack trace on stderr); onerror catches any other.
+      const crash = (why: string) => {
+        reject(new TtgError("JOB_LOAD", `A handler thread failed: ${why}`));
+        this.crashed = `The handler thread crashed: ${why}`;
+        for (const [id, pending] of this.pending) {
+          pending.resolve({
+            type: "done",
+            id,
+            ok: false,
+            reason: this.crashed,
+            unrecoverable: false,
+            aborted: false,
+          });
+        }
+        this.pending.clear();
+      };
       this.worker.onmessage = (event: MessageEvent<ThreadMessage>) => {
         const message = event.data;
         if (message.type === "ready") resolve();
+        else if (message.type === "crash") crash(message.message);
         else if (message.type === "init-error") {
           reject(
             new TtgError("JOB_LOAD", `Cannot load job in a handler thread: ${message.message}`),
@@ -64,25 +104,10 @@ class HandlerThread {
       };
       this.worker.onerror = (event) => {
         event.preventDefault();
-        reject(new TtgError("JOB_LOAD", `A handler thread failed: ${event.message}`));
-        // After loading, an uncaught error (a throw in a stray timer, say) ends the thread: fail
-        // the chunk it held at once instead of letting it run into its timeout.
-        this.crashed = `The handler thread crashed: ${event.message}`;
-        for (const [id, pending] of this.pending) {
-          pending.resolve({
-            type: "done",
-            id,
-            ok: false,
-            reason: this.crashed,
-            unrecoverable: false,
-            aborted: false,
-          });
-        }
-        this.pending.clear();
+        crash(event.message);
       };
     });
     this.ready.catch(() => {});
-    this.send({ type: "init", moduleUrl });
   }
 
   send(message: PoolMessage): void {
@@ -98,6 +123,7 @@ class HandlerThread {
 export class ThreadPoolExecutor implements ChunkExecutor {
   readonly mode = "threads";
   readonly #options: ThreadPoolOptions;
+  readonly #permissions: Deno.PermissionOptionsObject;
   #threads: HandlerThread[] = [];
   #waiters: ((thread: HandlerThread) => void)[] = [];
   #nextId = 1;
@@ -107,20 +133,32 @@ export class ThreadPoolExecutor implements ChunkExecutor {
 
   private constructor(options: ThreadPoolOptions) {
     this.#options = options;
+    this.#permissions = threadPermissions(options.permissions, options.moduleUrl);
+  }
+
+  #thread(): HandlerThread {
+    return new HandlerThread(this.#options.moduleUrl, this.#options.log, this.#permissions);
   }
 
   /** Starts the pool and waits until every thread has loaded the job. */
   static async create(options: ThreadPoolOptions): Promise<ThreadPoolExecutor> {
     if (!(options.size >= 1)) throw new RangeError(`Invalid pool size "${options.size}"`);
     const pool = new ThreadPoolExecutor(options);
-    pool.#threads = Array.from(
-      { length: options.size },
-      () => new HandlerThread(options.moduleUrl, options.log),
-    );
     try {
+      pool.#threads = Array.from({ length: options.size }, () => pool.#thread());
       await Promise.all(pool.#threads.map((t) => t.ready));
     } catch (error) {
       await pool.close();
+      if (error instanceof Deno.errors.NotCapable) {
+        // The job declared more than this worker process itself may do.
+        throw new TtgError(
+          "JOB_LOAD",
+          `Cannot start handler threads for job "${options.jobName}": it declares ${
+            JSON.stringify(options.permissions)
+          }, more than this worker's own permissions allow (${error.message})`,
+          { cause: error },
+        );
+      }
       throw error;
     }
     return pool;
@@ -144,7 +182,7 @@ export class ThreadPoolExecutor implements ChunkExecutor {
   #replace(thread: HandlerThread): HandlerThread {
     thread.terminate();
     this.threadsReplaced += 1;
-    const fresh = new HandlerThread(this.#options.moduleUrl, this.#options.log);
+    const fresh = this.#thread();
     fresh.busy = true;
     this.#threads = this.#threads.map((t) => (t === thread ? fresh : t));
     return fresh;

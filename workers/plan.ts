@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type ChunkTask, formatChunkId, type JobRecord } from "../brokers/contract.ts";
+import { type ChunkTask, formatChunkId, type JobRecord } from "../brokers/task.ts";
 
 /** What to sweep. */
 export interface SweepPlanOptions {
@@ -23,6 +23,12 @@ export interface SweepPlanOptions {
   readonly divisible?: boolean;
   /** ISO 8601 creation time of the job and its tasks. @default now */
   readonly createdAt?: string;
+  /** The module that defines the handler (a file URL), kept in the job record. */
+  readonly module?: string;
+  /** Most chunks of the job running at once, kept in the job record. */
+  readonly maxInFlight?: number;
+  /** Seconds the job's data is kept once it finished; none: the broker's default. */
+  readonly ttlSeconds?: number;
 }
 
 /** A planned sweep. */
@@ -38,10 +44,11 @@ export interface SweepPlan {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { planSweep } from "./plan.ts";
  * const plan = planSweep({ jobId: "demo", params: 250, chunkSize: 100 });
- * console.assert(plan.tasks.length === 3 && plan.tasks[2]!.end === 250);
- * console.assert(plan.tasks[1]!.chunkId === "00001");
+ * assert.ok(plan.tasks.length === 3 && plan.tasks[2]!.end === 250);
+ * assert.ok(plan.tasks[1]!.chunkId === "00001");
  * ```
  */
 export function planSweep(options: SweepPlanOptions): SweepPlan {
@@ -75,7 +82,18 @@ export function planSweep(options: SweepPlanOptions): SweepPlan {
     };
   }
   return {
-    record: { jobId, handler, totalParams: params, totalChunks, chunkSize, createdAt, args },
+    record: {
+      jobId,
+      handler,
+      totalParams: params,
+      totalChunks,
+      chunkSize,
+      createdAt,
+      args,
+      ...(options.module ? { module: options.module } : {}),
+      ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
+      ...(options.ttlSeconds ? { ttlSeconds: options.ttlSeconds } : {}),
+    },
     tasks,
   };
 }

@@ -1,0 +1,288 @@
+/**
+ * The jobs a worker serves and the handler of each: one fixed job ({@linkcode singleJob}), or,
+ * for a fleet worker, every job of the broker whose id matches a glob ({@linkcode FleetCatalog}):
+ * it keeps finding jobs submitted after it started, loads each job's module once (a built-in
+ * name, or the module path its record names, resolved against `--jobs-dir`), keeps one handler
+ * pool per job in use and frees pools idle for a while. A job whose module cannot be loaded is
+ * left out of the pulls (logged once, listed in the worker's record), never dead-lettered.
+ *
+ * @module
+ */
+import { isAbsolute, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Broker, JobRecord } from "../brokers/broker.ts";
+import { errorMessage } from "../errors.ts";
+import type { Job, Logger } from "../jobs/define_job.ts";
+import { CMD_HANDLER_PREFIX } from "../jobs/command_job.ts";
+import { BUILTIN_JOBS } from "../jobs/load.ts";
+import type { ChunkExecutor } from "./executor.ts";
+
+/** A job's handler in a worker: its definition and where it runs. */
+export interface JobHandler {
+  /** The job's definition (its timeout, its name). */
+  readonly job: Job;
+  /** Where its handler runs (threads, the main thread, processes). */
+  readonly executor: ChunkExecutor;
+}
+
+/** The jobs a worker pulls from and their handlers. */
+export interface JobSource {
+  /** What the worker's record names: the job id, or the glob a fleet worker serves. */
+  readonly label: string;
+  /** The jobs to pull from now. */
+  ids(): readonly string[];
+  /**
+   * The handler of a job pulled from (one of `ids()`, its pool reopened if it was freed), marked
+   * in use; undefined when the worker does not serve the job (any more).
+   */
+  acquire(jobId: string): Promise<JobHandler | undefined>;
+  /** Marks one use of `acquire` done. */
+  release(jobId: string): void;
+  /** Jobs left out because their module cannot be loaded, with why. */
+  unloadable(): ReadonlyMap<string, string>;
+  /** Looks for new jobs and frees idle pools (a fleet's); a no-op for one job. */
+  refresh(): Promise<void>;
+  /** Closes every handler pool. */
+  close(): Promise<void>;
+}
+
+/** The source of a worker of one job. */
+export function singleJob(jobId: string, handler: JobHandler): JobSource {
+  const ids = [jobId];
+  return {
+    label: jobId,
+    ids: () => ids,
+    acquire: (id) => Promise.resolve(id === jobId ? handler : undefined),
+    release: () => {},
+    unloadable: () => new Map(),
+    refresh: () => Promise.resolve(),
+    close: () => Promise.resolve(), // the caller owns the executor
+  };
+}
+
+/**
+ * `*` any run of characters, `?` one, `[...]` one of a set; everything else literal.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { globMatcher } from "./job_catalog.ts";
+ * const nightly = globMatcher("nightly-*");
+ * assert.ok(nightly("nightly-2026-12-01") && !nightly("adhoc-1"));
+ * ```
+ */
+export function globMatcher(glob: string): (jobId: string) => boolean {
+  let source = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === "*") source += ".*";
+    else if (c === "?") source += ".";
+    else if (c === "[") {
+      const end = glob.indexOf("]", i + 1);
+      if (end < 0) source += "\\[";
+      else {
+        source += `[${glob.slice(i + 1, end).replace(/[\\^]/g, "\\$&")}]`;
+        i = end;
+      }
+    } else source += c.replace(/[.+^${}()|\\\]-]/g, "\\$&");
+  }
+  const re = new RegExp(`^${source}$`);
+  return (jobId) => re.test(jobId);
+}
+
+/** Where a job's handler comes from: a built-in, or a module file. */
+export type HandlerSpec =
+  | { readonly kind: "builtin"; readonly job: Job }
+  | { readonly kind: "module"; readonly path: string };
+
+/**
+ * Where the handler of `record` comes from for a worker whose job modules live under `jobsDir`:
+ * its built-in handler when it names no module, else its module path (a file URL or a path,
+ * relative ones resolved against `jobsDir`), which must lie inside `jobsDir`. A string says why
+ * the job cannot be served.
+ */
+export function handlerSpec(record: JobRecord, jobsDir: string): HandlerSpec | string {
+  if (!record.module) {
+    if (record.handler.startsWith(CMD_HANDLER_PREFIX)) {
+      // The program is the submitter's setting, not the record's: a fleet never runs a command
+      // that a job record names.
+      return "its handler is a --cmd program, which a fleet worker does not take from a job record";
+    }
+    const job = BUILTIN_JOBS.get(record.handler);
+    return job
+      ? { kind: "builtin", job }
+      : `its record names the handler "${record.handler}" but no module, and it is not built in`;
+  }
+  let path: string;
+  if (/^file:/i.test(record.module)) path = fileURLToPath(record.module);
+  else if (/^[a-z][a-z0-9+.-]*:/i.test(record.module)) {
+    return `its module "${record.module}" is not a local file`;
+  } else path = resolve(jobsDir, record.module);
+  const root = resolve(jobsDir);
+  const inside = relative(root, path);
+  if (inside.startsWith("..") || isAbsolute(inside)) {
+    return `its module "${record.module}" is outside the jobs directory "${root}"`;
+  }
+  return { kind: "module", path };
+}
+
+/** Makes the handler of a job from where it comes from (the worker's executor choice). */
+export type HandlerFactory = (spec: HandlerSpec, record: JobRecord) => Promise<JobHandler>;
+
+/** Options of {@linkcode FleetCatalog}. */
+export interface FleetCatalogOptions {
+  /** The broker whose jobs are served. */
+  readonly broker: Broker;
+  /** Glob on job ids. */
+  readonly pattern: string;
+  /** Where relative module paths of job records are resolved (and modules must lie). */
+  readonly jobsDir: string;
+  /** Makes a job's handler (and its pool) from where it comes from. */
+  readonly createHandler: HandlerFactory;
+  /** Logs jobs that cannot be loaded (once each) and pools that fail to close. */
+  readonly log: Logger;
+  /** A pool unused this long is closed. @default 60000 */
+  readonly idlePoolMs?: number;
+  /** An unloadable job is tried again after this long (its module may be deployed). @default 30000 */
+  readonly retryLoadMs?: number;
+  /** Time source (tests). @default Date.now */
+  readonly now?: () => number;
+}
+
+/** How often a fleet worker applies retention. */
+const RETENTION_INTERVAL_MS = 60_000;
+
+interface Served {
+  readonly record: JobRecord;
+  handler?: JobHandler;
+  loading?: Promise<void>;
+  uses: number;
+  lastUsed: number;
+}
+
+/** Every running job of a broker whose id matches a glob, and their handler pools. */
+export class FleetCatalog implements JobSource {
+  readonly label: string;
+  readonly #o: FleetCatalogOptions;
+  readonly #matches: (jobId: string) => boolean;
+  readonly #served = new Map<string, Served>();
+  readonly #failed = new Map<string, { reason: string; at: number }>();
+  #ids: string[] = [];
+  #retainedAt = -Infinity;
+  readonly #now: () => number;
+
+  /** Serves the jobs of `options.broker` matching `options.pattern`. */
+  constructor(options: FleetCatalogOptions) {
+    this.#o = options;
+    this.label = options.pattern;
+    this.#matches = globMatcher(options.pattern);
+    this.#now = options.now ?? Date.now;
+  }
+
+  ids(): readonly string[] {
+    return this.#ids;
+  }
+
+  async acquire(jobId: string): Promise<JobHandler | undefined> {
+    const served = this.#served.get(jobId);
+    if (!served) return undefined;
+    served.uses += 1;
+    if (!served.handler) {
+      served.loading ??= this.#load(jobId, served);
+      await served.loading;
+    }
+    served.lastUsed = this.#now();
+    if (served.handler) return served.handler;
+    served.uses -= 1;
+    return undefined;
+  }
+
+  release(jobId: string): void {
+    const served = this.#served.get(jobId);
+    if (!served) return;
+    served.uses = Math.max(0, served.uses - 1);
+    served.lastUsed = this.#now();
+  }
+
+  unloadable(): ReadonlyMap<string, string> {
+    return new Map([...this.#failed].map(([id, f]) => [id, f.reason]));
+  }
+
+  /**
+   * Applies retention (at most once a minute, so finished jobs' data expires while the fleet
+   * runs), lists the broker's jobs, loads the new ones, forgets removed ones, frees idle pools.
+   */
+  async refresh(): Promise<void> {
+    const now = this.#now();
+    if (now - this.#retainedAt >= RETENTION_INTERVAL_MS) {
+      this.#retainedAt = now;
+      const { expired } = await this.#o.broker.retention.apply(now);
+      for (const jobId of expired) {
+        this.#o.log.info("Job expired: its data was deleted", { job_id: jobId });
+      }
+    }
+    const listed = (await this.#o.broker.listJobs()).filter((j) =>
+      this.#matches(j.jobId) && j.control === "running"
+    );
+    const present = new Set(listed.map((j) => j.jobId));
+    for (const { jobId, record } of listed) {
+      const failed = this.#failed.get(jobId);
+      if (failed && now - failed.at < (this.#o.retryLoadMs ?? 30_000)) continue;
+      const served = this.#served.get(jobId) ?? { record, uses: 0, lastUsed: now };
+      this.#served.set(jobId, served);
+      if (!served.handler && !served.loading) served.loading = this.#load(jobId, served);
+    }
+    await Promise.all([...this.#served.values()].map((s) => s.loading));
+    for (const [jobId, served] of this.#served) {
+      const gone = !present.has(jobId);
+      const idle = now - served.lastUsed > (this.#o.idlePoolMs ?? 60_000);
+      if (served.uses === 0 && (gone || idle) && served.handler) {
+        await this.#closePool(jobId, served);
+      }
+      if (gone && served.uses === 0) this.#served.delete(jobId);
+    }
+    // Idle pools are closed, not forgotten: a job keeps being pulled, its pool reopened on use.
+    this.#ids = listed.map((j) => j.jobId).filter((id) => this.#served.has(id));
+  }
+
+  async close(): Promise<void> {
+    for (const [jobId, served] of this.#served) {
+      await served.loading;
+      if (served.handler) await this.#closePool(jobId, served);
+    }
+    this.#served.clear();
+    this.#ids = [];
+  }
+
+  async #load(jobId: string, served: Served): Promise<void> {
+    try {
+      const spec = handlerSpec(served.record, this.#o.jobsDir);
+      if (typeof spec === "string") throw new Error(spec);
+      served.handler = await this.#o.createHandler(spec, served.record);
+      if (this.#failed.delete(jobId)) this.#o.log.info("Job's handler loaded", { job_id: jobId });
+    } catch (error) {
+      const reason = errorMessage(error);
+      if (!this.#failed.has(jobId)) {
+        this.#o.log.warn("Cannot load the job's handler; not serving it", {
+          job_id: jobId,
+          reason,
+        });
+      }
+      this.#failed.set(jobId, { reason, at: this.#now() });
+      this.#served.delete(jobId);
+    } finally {
+      served.loading = undefined;
+    }
+  }
+
+  async #closePool(jobId: string, served: Served): Promise<void> {
+    const handler = served.handler!;
+    served.handler = undefined;
+    await handler.executor.close().catch((error) =>
+      this.#o.log.warn("Closing a job's handler pool failed", {
+        job_id: jobId,
+        error: errorMessage(error),
+      })
+    );
+  }
+}
