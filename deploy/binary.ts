@@ -34,6 +34,17 @@ export const COMPILE_PERMISSIONS: readonly { readonly flag: string; readonly why
   { flag: "--allow-sys=hostname", why: "the default worker id is <hostname>-<pid>" },
 ];
 
+/**
+ * Unstable Deno features the binary needs, each with why: handler threads are started with
+ * only their job's permissions (Worker `deno.permissions`), unstable in Deno 2.9.
+ */
+export const UNSTABLE_FLAGS: readonly { readonly flag: string; readonly why: string }[] = [
+  {
+    flag: "--unstable-worker-options",
+    why: "handler threads get only the permissions their job declares (Worker deno.permissions)",
+  },
+];
+
 /** Options of {@linkcode compileArgv}. */
 export interface CompileOptions {
   /** The `deno` executable. @default "deno" */
@@ -63,6 +74,7 @@ export function compileArgv(options: CompileOptions = {}): string[] {
     "compile",
     "--no-prompt",
     ...COMPILE_PERMISSIONS.map((p) => p.flag),
+    ...UNSTABLE_FLAGS.map((u) => u.flag),
     ...(options.include ?? []).map((path) => `--include=${path}`),
     ...(options.target ? [`--target=${options.target}`] : []),
     `--output=${options.output ?? BINARY_PATH}`,
@@ -72,17 +84,25 @@ export function compileArgv(options: CompileOptions = {}): string[] {
 
 /** The `deno run` equivalent of the compiled binary (same permissions), for tests and local use. */
 export function runWithCompilePermissionsArgv(deno = "deno"): string[] {
-  return [deno, "run", "--no-prompt", ...COMPILE_PERMISSIONS.map((p) => p.flag), CLI_ENTRY];
+  return [
+    deno,
+    "run",
+    "--no-prompt",
+    ...COMPILE_PERMISSIONS.map((p) => p.flag),
+    ...UNSTABLE_FLAGS.map((u) => u.flag),
+    CLI_ENTRY,
+  ];
 }
 
 /**
- * Web Worker modules referenced as `new Worker(new URL("./x.ts", import.meta.url)…)` in a
- * source text; `deno compile` must `--include` them.
+ * Web Worker modules referenced as `new Worker(new URL("./x.ts", import.meta.url)…)`, or as a
+ * `…WORKER_BODY = new URL("./x.ts", import.meta.url)` constant (a body that a generated root
+ * module imports), in a source text; `deno compile` must `--include` them.
  */
 export function workerModules(source: string, dir: string): string[] {
   const found = new Set<string>();
   const pattern =
-    /new\s+Worker\(\s*new\s+URL\(\s*["'](\.{1,2}\/[^"']+)["']\s*,\s*import\.meta\.url\s*\)/g;
+    /(?:new\s+Worker\(|[A-Z_]*WORKER_BODY\s*=)\s*new\s+URL\(\s*["'](\.{1,2}\/[^"']+)["']\s*,\s*import\.meta\.url\s*\)/g;
   for (const match of source.matchAll(pattern)) {
     found.add(normalize(`${dir}/${match[1]}`));
   }

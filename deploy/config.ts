@@ -7,14 +7,26 @@
  * @module
  */
 import { FieldReader, type Resources } from "./field_reader.ts";
+import { FLEET_FIELDS, type FleetConfig, resolveFleet } from "./fleet_config.ts";
+import { KEDA_FIELDS, type KedaConfig, resolveKeda } from "./keda_config.ts";
+import { names } from "./labels.ts";
+import {
+  OBSERVABILITY_FIELDS,
+  type ObservabilityConfig,
+  resolveObservability,
+} from "./observability_config.ts";
 import { type Problem, Problems } from "./problems.ts";
+import {
+  resolveWebDashboard,
+  WEB_DASHBOARD_FIELDS,
+  type WebDashboardConfig,
+} from "./web_dashboard_config.ts";
 import {
   type Backend,
   BACKENDS,
   type DeploymentProps,
   type ImageProps,
   type JobProps,
-  type KedaProps,
   LOG_LEVELS,
   type Mode,
   MODES,
@@ -25,7 +37,11 @@ import {
   type WorkersProps,
 } from "./props.ts";
 
-export { FORBIDDEN_PASSWORDS, type Resources } from "./field_reader.ts";
+export { DNS_LABEL, FORBIDDEN_PASSWORDS, type Resources } from "./field_reader.ts";
+export type { FleetConfig } from "./fleet_config.ts";
+export type { KedaConfig } from "./keda_config.ts";
+export type { AlertThresholds, ObservabilityConfig } from "./observability_config.ts";
+export type { WebDashboardConfig } from "./web_dashboard_config.ts";
 export * from "./props.ts";
 
 /** A complete, validated deployment: what the component functions consume. */
@@ -36,8 +52,9 @@ export interface DeploymentConfig {
   readonly backend: Backend;
   readonly mode: Mode;
   readonly image: Required<ImageProps>;
-  readonly job: Required<Omit<JobProps, "module" | "maxAttempts">> & {
+  readonly job: Required<Omit<JobProps, "module" | "command" | "maxAttempts">> & {
     readonly module: string | undefined;
+    readonly command: readonly string[] | undefined;
     readonly maxAttempts: number | undefined;
   };
   readonly workers:
@@ -63,7 +80,12 @@ export interface DeploymentConfig {
   /** The Secret with the broker's certificate; undefined: no TLS. */
   readonly tls: { readonly secretName: string | undefined };
   readonly networkPolicy: Required<NetworkPolicyProps>;
-  readonly keda: Required<KedaProps>;
+  readonly keda: KedaConfig;
+  /** Fleet mode's workers (checked, with defaults, in every mode). */
+  readonly fleet: FleetConfig;
+  readonly observability: ObservabilityConfig;
+  /** The web dashboard (`ttg dashboard`). */
+  readonly dashboard: WebDashboardConfig;
 }
 
 /** A broker's settings, resolved (the password given or generated). */
@@ -97,7 +119,6 @@ export function randomPassword(): string {
   return btoa(text).replaceAll("+", "-").replaceAll("/", "_");
 }
 
-export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const IMAGE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -109,6 +130,7 @@ const KNOWN_FIELDS: Readonly<Record<string, readonly string[]>> = {
     "createNamespace",
     "backend",
     "mode",
+    "fleet",
     "image",
     "job",
     "workers",
@@ -117,9 +139,11 @@ const KNOWN_FIELDS: Readonly<Record<string, readonly string[]>> = {
     "tls",
     "networkPolicy",
     "keda",
+    "observability",
+    "dashboard",
   ],
   image: ["repository", "tag", "pullPolicy"],
-  job: ["id", "params", "chunkSize", "workMs", "faultRate", "module", "maxAttempts"],
+  job: ["id", "params", "chunkSize", "workMs", "faultRate", "module", "command", "maxAttempts"],
   workers: [
     "count",
     "controller",
@@ -153,22 +177,15 @@ const KNOWN_FIELDS: Readonly<Record<string, readonly string[]>> = {
   tls: ["secretName"],
   "rabbitmq.resources": ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"],
   networkPolicy: ["enabled"],
-  keda: [
-    "enabled",
-    "namespace",
-    "minReplicas",
-    "maxReplicas",
-    "pollingIntervalSeconds",
-    "targetPerWorker",
-    "redisStream",
-    "redisConsumerGroup",
-    "rabbitmqQueue",
-  ],
+  ...KEDA_FIELDS,
+  ...FLEET_FIELDS,
+  ...OBSERVABILITY_FIELDS,
+  ...WEB_DASHBOARD_FIELDS,
 };
 
 /** Defaults of every resource block (the predecessor's, engineering-playbook.md §4.2). */
 export const DEFAULT_RESOURCES: Readonly<Record<"workers" | "redis" | "rabbitmq", Resources>> = {
-  workers: { cpuRequest: "100m", cpuLimit: "500m", memoryRequest: "128Mi", memoryLimit: "256Mi" },
+  workers: { cpuRequest: "100m", cpuLimit: "500m", memoryRequest: "128Mi", memoryLimit: "192Mi" },
   redis: { cpuRequest: "100m", cpuLimit: "500m", memoryRequest: "128Mi", memoryLimit: "256Mi" },
   rabbitmq: { cpuRequest: "200m", cpuLimit: "1000m", memoryRequest: "256Mi", memoryLimit: "1Gi" },
 };
@@ -218,14 +235,13 @@ export function resolveConfig(
   const random = options.randomSecret ?? randomPassword;
   const problems = new Problems();
   const top = new FieldReader(problems, "", props, KNOWN_FIELDS);
-  const dnsLabel = "a DNS label (lower-case letters, digits and '-', at most 63)";
   const name = top.string(
     "name",
     "ttg",
     /^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/,
     "a DNS label of at most 40 characters",
   );
-  const namespace = top.string("namespace", "ttg", DNS_LABEL, dnsLabel);
+  const namespace = top.dnsLabel("namespace", "ttg");
   const createNamespace = top.boolean("createNamespace", true) && namespace !== "default";
   const backend = top.choice("backend", "redis", BACKENDS);
   const mode = top.choice("mode", "queue", MODES);
@@ -250,8 +266,20 @@ export function resolveConfig(
     workMs: j.number("workMs", 1, 0, 60_000),
     faultRate: j.number("faultRate", 0, 0, 1),
     module: j.optionalString("module", /^\S+$/, "a module path or URL"),
+    command: j.optionalStringList(
+      "command",
+      64,
+      /^[^\0\n\r]{1,4096}$/,
+      "non-empty strings (a program and its arguments)",
+    ),
     maxAttempts: j.optionalInt("maxAttempts", 1, 100),
   };
+  if (job.command !== undefined && job.module !== undefined) {
+    j.problem("command", "expected unset with job.module (a job is a module or a command)");
+  }
+  if (job.command !== undefined && mode === "static") {
+    j.problem("command", 'expected unset with mode "static" (static mode runs ttg.sweep)');
+  }
 
   const w = top.child("workers");
   const workers = {
@@ -259,12 +287,12 @@ export function resolveConfig(
     controller: w.choice("controller", "job", WORKER_CONTROLLERS),
     concurrency: w.int("concurrency", 4, 1, 1024),
     batch: w.int("batch", 64, 1, 10_000),
-    idleTimeoutSeconds: w.int("idleTimeoutSeconds", 5, 0, 86_400),
+    idleTimeoutSeconds: w.int("idleTimeoutSeconds", mode === "fleet" ? 0 : 5, 0, 86_400),
     graceSeconds: w.int("graceSeconds", 10, 0, 3600),
     terminationMarginSeconds: w.int("terminationMarginSeconds", 5, 1, 600),
     backoffLimit: w.int("backoffLimit", 6, 1, 1000),
     resources: w.resources("resources", DEFAULT_RESOURCES.workers),
-    runtimeClassName: w.optionalString("runtimeClassName", DNS_LABEL, dnsLabel),
+    runtimeClassName: w.optionalDnsLabel("runtimeClassName"),
     leaseMs: w.optionalInt("leaseMs", 100, 3_600_000),
     heartbeatMs: w.optionalInt("heartbeatMs", 10, 600_000),
     chunkTimeoutSeconds: w.optionalInt("chunkTimeoutSeconds", 1, 86_400),
@@ -334,37 +362,36 @@ export function resolveConfig(
 
   const networkPolicy = { enabled: top.child("networkPolicy").boolean("enabled", true) };
 
-  const k = top.child("keda");
-  const kedaEnabled = k.boolean("enabled", false);
-  const derived = brokerNames(job.id);
-  const brokerName = (key: keyof typeof derived): string =>
-    k.optionalString(key, /^\S{1,255}$/, "a name") ?? derived[key];
-  const keda = {
-    enabled: kedaEnabled,
-    namespace: k.string("namespace", "keda", DNS_LABEL, dnsLabel),
-    minReplicas: k.int("minReplicas", 0, 0, 1000),
-    maxReplicas: k.int("maxReplicas", 10, 1, 1000),
-    pollingIntervalSeconds: k.int("pollingIntervalSeconds", 5, 1, 3600),
-    targetPerWorker: k.int("targetPerWorker", 10, 1, 1_000_000),
-    redisStream: brokerName("redisStream"),
-    redisConsumerGroup: brokerName("redisConsumerGroup"),
-    rabbitmqQueue: brokerName("rabbitmqQueue"),
-  };
-  if (keda.minReplicas > keda.maxReplicas) {
-    k.problem(
-      "minReplicas",
-      `expected at most keda.maxReplicas (${keda.maxReplicas}), got ${keda.minReplicas}`,
-    );
-  }
-  if (keda.enabled && mode !== "queue") {
-    k.problem("enabled", `expected false with mode "${mode}" (KEDA scales queue workers)`);
-  }
-  if (keda.enabled && workers.idleTimeoutSeconds === 0) {
+  const { keda, reader: k } = resolveKeda(top, {
+    mode,
+    queueNames: brokerNames(job.id),
+    idleTimeoutSeconds: workers.idleTimeoutSeconds,
+  });
+  const fleet = resolveFleet(top, {
+    mode,
+    workers: w,
+    idleTimeoutSeconds: workers.idleTimeoutSeconds,
+    job: j,
+    jobId: job.id,
+  });
+
+  const observability = resolveObservability(top, {
+    mode,
+    namespace,
+    chunkTimeoutSeconds: workers.chunkTimeoutSeconds,
+  });
+  if (mode === "fleet" && keda.enabled && !observability.exporter.enabled) {
     k.problem(
       "enabled",
-      "expected workers.idleTimeoutSeconds above 0 (a scaled worker must exit when the queue is drained)",
+      "expected observability.exporter.enabled true with it (the fleet scales on the exporter's gauges)",
     );
   }
+
+  const dashboard = resolveWebDashboard(top, {
+    mode,
+    generatedSecretName: names({ name, namespace }).webDashboardToken,
+    random,
+  });
 
   return {
     config: {
@@ -381,6 +408,9 @@ export function resolveConfig(
       tls,
       networkPolicy,
       keda,
+      fleet,
+      observability,
+      dashboard,
     },
     problems: problems.list,
   };

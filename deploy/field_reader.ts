@@ -11,6 +11,16 @@ import { parseQuantity } from "./quantity.ts";
 /** Known field names of each props object, by dotted path (`""` is the top level). */
 export type KnownFields = Readonly<Record<string, readonly string[]>>;
 
+/** A DNS label: lower-case letters, digits and '-' (a namespace, a RuntimeClass). */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_LABEL_EXPECTED = "a DNS label (lower-case letters, digits and '-', at most 63)";
+
+/** A label name: an optional DNS-subdomain prefix and `/`, then at most 63 characters. */
+const LABEL_NAME =
+  /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+/** A label value: empty, or at most 63 characters starting and ending alphanumeric. */
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
 /** Credentials that must never be generated or accepted. */
 export const FORBIDDEN_PASSWORDS: readonly string[] = ["guest", "password", "admin", "redis"];
 
@@ -61,6 +71,11 @@ export class FieldReader {
 
   has(key: string): boolean {
     return this.#data[key] !== undefined;
+  }
+
+  /** The value as given, shown for a message (`"pods"`, `3`); for a field that is set. */
+  shown(key: string): string {
+    return show(this.#data[key]);
   }
 
   int(key: string, fallback: number, min: number, max: number): number {
@@ -125,6 +140,35 @@ export class FieldReader {
     return value;
   }
 
+  /** A list of 1 to `max` strings each matching `pattern`, or undefined when absent. */
+  optionalStringList(
+    key: string,
+    max: number,
+    pattern: RegExp,
+    expected: string,
+  ): readonly string[] | undefined {
+    const value = this.#data[key];
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value) || value.length === 0 || value.length > max) {
+      this.problem(key, `expected a list of 1 to ${max} ${expected}, got ${show(value)}`);
+      return undefined;
+    }
+    const bad = value.findIndex((v) => typeof v !== "string" || !pattern.test(v));
+    if (bad >= 0) {
+      this.problem(`${key}[${bad}]`, `expected ${expected}, got ${show(value[bad])}`);
+      return undefined;
+    }
+    return value;
+  }
+
+  dnsLabel(key: string, fallback: string): string {
+    return this.optionalDnsLabel(key) ?? fallback;
+  }
+
+  optionalDnsLabel(key: string): string | undefined {
+    return this.optionalString(key, DNS_LABEL, DNS_LABEL_EXPECTED);
+  }
+
   quantity(key: string, fallback: string, kind: "cpu" | "memory"): string {
     const value = this.#data[key];
     if (value === undefined) return fallback;
@@ -152,6 +196,33 @@ export class FieldReader {
       }
     }
     return resources;
+  }
+
+  /**
+   * A map of Kubernetes labels (`{ release: "prom" }`): each key a label name with an optional
+   * DNS prefix, each value at most 63 characters; `reserved` keys are refused (they are ours).
+   */
+  labelMap(key: string, reserved: readonly string[] = []): Readonly<Record<string, string>> {
+    const value = this.#data[key];
+    if (value === undefined) return {};
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      this.problem(key, `expected an object of label names and values, got ${show(value)}`);
+      return {};
+    }
+    const map: Record<string, string> = {};
+    for (const [name, text] of Object.entries(value)) {
+      const field = `${key}.${name}`;
+      if (!LABEL_NAME.test(name) || name.split("/")[0]!.length > 253) {
+        this.problem(field, "expected a label name such as release or example.com/team");
+      } else if (reserved.includes(name)) {
+        this.problem(field, "expected a label TTG does not set itself");
+      } else if (typeof text !== "string" || !LABEL_VALUE.test(text)) {
+        this.problem(field, `expected a label value (at most 63 characters), got ${show(text)}`);
+      } else {
+        map[name] = text;
+      }
+    }
+    return map;
   }
 
   password(key: string, random: () => string): string {

@@ -9,6 +9,12 @@
  */
 import { type IJobSpec, Job } from "kubernetes-models/batch/v1";
 import type { DeploymentConfig } from "./config.ts";
+import {
+  type CustomResourceMetadata,
+  metadataProblems,
+  throwIfAny,
+  wholeNumberProblems,
+} from "./custom_resource.ts";
 import { labels, names, serviceHost } from "./labels.ts";
 import type { KubeObject } from "./object.ts";
 import { PORTS, ttgPodTemplate } from "./pod.ts";
@@ -17,11 +23,7 @@ import { PORTS, ttgPodTemplate } from "./pod.ts";
 export const KEDA_API_VERSION = "keda.sh/v1alpha1";
 
 /** Object metadata of a KEDA resource. */
-export interface KedaMetadata {
-  readonly name: string;
-  readonly namespace: string;
-  readonly labels: Readonly<Record<string, string>>;
-}
+export type KedaMetadata = CustomResourceMetadata;
 
 /** One scaler trigger; metadata values are strings, as KEDA requires. */
 export interface ScaledJobTrigger {
@@ -49,28 +51,11 @@ export interface SecretTargetRef {
   readonly key: string;
 }
 
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-
 /** Required trigger metadata per type (what KEDA rejects a trigger without). */
 const REQUIRED_METADATA: Readonly<Record<ScaledJobTrigger["type"], readonly string[]>> = {
   "redis-streams": ["address", "stream", "consumerGroup", "lagCount"],
   rabbitmq: ["protocol", "queueName", "mode", "value"],
 };
-
-function metadataProblems(metadata: KedaMetadata): string[] {
-  const problems: string[] = [];
-  if (!DNS_SUBDOMAIN.test(metadata.name)) {
-    problems.push(`metadata.name "${metadata.name}" is not a DNS subdomain`);
-  }
-  if (!DNS_SUBDOMAIN.test(metadata.namespace)) {
-    problems.push(`metadata.namespace "${metadata.namespace}" is not a DNS name`);
-  }
-  return problems;
-}
-
-function throwIfAny(kind: string, problems: readonly string[]): void {
-  if (problems.length > 0) throw new Error(`${kind} is invalid: ${problems.join("; ")}`);
-}
 
 /** KEDA `ScaledJob` (keda.sh/v1alpha1). */
 export class ScaledJob implements KubeObject {
@@ -88,18 +73,13 @@ export class ScaledJob implements KubeObject {
   validate(): void {
     const s = this.spec;
     const problems = metadataProblems(this.metadata);
-    const counts = {
+    problems.push(...wholeNumberProblems({
       pollingInterval: s.pollingInterval,
       minReplicaCount: s.minReplicaCount,
       maxReplicaCount: s.maxReplicaCount,
       successfulJobsHistoryLimit: s.successfulJobsHistoryLimit,
       failedJobsHistoryLimit: s.failedJobsHistoryLimit,
-    };
-    for (const [field, value] of Object.entries(counts)) {
-      if (!Number.isInteger(value) || value < 0) {
-        problems.push(`spec.${field} must be a whole number, got ${value}`);
-      }
-    }
+    }));
     if (s.pollingInterval < 1) problems.push("spec.pollingInterval must be at least 1");
     if (s.minReplicaCount > s.maxReplicaCount) {
       problems.push("spec.minReplicaCount must not exceed spec.maxReplicaCount");

@@ -21,7 +21,15 @@ export const OWNED_KINDS: readonly string[] = [
 /** KEDA's kinds (only present where KEDA is installed). */
 export const KEDA_KINDS: readonly string[] = [
   "scaledjobs.keda.sh",
+  "scaledobjects.keda.sh",
   "triggerauthentications.keda.sh",
+];
+
+/** The Prometheus Operator's kinds (only present where the operator's CRDs are installed). */
+export const MONITORING_KINDS: readonly string[] = [
+  "servicemonitors.monitoring.coreos.com",
+  "podmonitors.monitoring.coreos.com",
+  "prometheusrules.monitoring.coreos.com",
 ];
 
 /** `kubectl apply -f -`: the YAML goes in on stdin. */
@@ -44,17 +52,23 @@ export function kedaResourcesArgv(): string[] {
   return ["kubectl", "api-resources", "--api-group=keda.sh", "--output=name"];
 }
 
-/** Waits until a StatefulSet's pods are ready. */
+/** Whether the Prometheus Operator's CRDs are installed (prints resource names, empty when not). */
+export function monitoringResourcesArgv(): string[] {
+  return ["kubectl", "api-resources", "--api-group=monitoring.coreos.com", "--output=name"];
+}
+
+/** Waits until a StatefulSet's pods (or a Deployment's, with `kind`) are ready. */
 export function rolloutStatusArgv(
-  statefulSet: string,
+  name: string,
   namespace: string,
   timeoutSeconds: number,
+  kind: "statefulset" | "deployment" = "statefulset",
 ): string[] {
   return [
     "kubectl",
     "rollout",
     "status",
-    `statefulset/${statefulSet}`,
+    `${kind}/${name}`,
     `--namespace=${namespace}`,
     `--timeout=${timeoutSeconds}s`,
   ];
@@ -213,5 +227,33 @@ export function deleteNamespacesArgv(selector: string): string[] {
     `--selector=${selector}`,
     "--ignore-not-found",
     "--wait=true",
+  ];
+}
+
+/** Forwards `localPort` on this machine to `port` of a Service (until interrupted). */
+export function portForwardArgv(
+  service: string,
+  namespace: string,
+  localPort: number,
+  port: number,
+): string[] {
+  return [
+    "kubectl",
+    "port-forward",
+    `service/${service}`,
+    `${localPort}:${port}`,
+    `--namespace=${namespace}`,
+  ];
+}
+
+/** Prints one key of a Secret, base64-encoded (decode with `base64 -d`). */
+export function secretValueArgv(secret: string, key: string, namespace: string): string[] {
+  return [
+    "kubectl",
+    "get",
+    "secret",
+    secret,
+    `--namespace=${namespace}`,
+    `--output=jsonpath={.data.${key}}`,
   ];
 }

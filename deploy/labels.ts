@@ -25,6 +25,9 @@ export type Component =
   | "namespace"
   | "broker"
   | "worker"
+  | "exporter"
+  | "dashboard"
+  | "monitoring"
   | "submit"
   | "static"
   | "report"
@@ -100,11 +103,21 @@ export interface Names {
   readonly rabbitmqSecret: string;
   readonly rabbitmqTls: string;
   readonly worker: string;
+  /** The fleet's Deployment (and its ScaledObject), fleet mode. */
+  readonly fleet: string;
   readonly submit: string;
   readonly static: string;
   readonly report: string;
   readonly networkPolicy: string;
   readonly kedaAuth: string;
+  readonly exporter: string;
+  readonly podMonitor: string;
+  readonly alertRules: string;
+  readonly dashboard: string;
+  /** The web dashboard's Deployment and Service (`ttg dashboard`). */
+  readonly webDashboard: string;
+  /** The Secret generated with the web dashboard's token. */
+  readonly webDashboardToken: string;
 }
 
 /** The names of a deployment's objects, all prefixed with its name. */
@@ -118,11 +131,18 @@ export function names(config: Pick<DeploymentConfig, "name" | "namespace">): Nam
     rabbitmqSecret: `${n}-rabbitmq-auth`,
     rabbitmqTls: `${n}-rabbitmq-tls`,
     worker: `${n}-worker`,
+    fleet: `${n}-fleet`,
     submit: `${n}-submit`,
     static: `${n}-static`,
     report: `${n}-report`,
     networkPolicy: `${n}-broker-ingress`,
     kedaAuth: `${n}-keda-auth`,
+    exporter: `${n}-exporter`,
+    podMonitor: `${n}-metrics`,
+    alertRules: `${n}-alerts`,
+    dashboard: `${n}-grafana-dashboard`,
+    webDashboard: `${n}-dashboard`,
+    webDashboardToken: `${n}-dashboard-token`,
   };
 }
 

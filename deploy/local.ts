@@ -4,8 +4,11 @@
  * the image's entrypoint is replaced by a local `ttg` command, Service host names become a
  * local address, Secret references resolve to the generated Secret's value unless an explicit
  * override (the local broker's real credentials) says otherwise, and the downward API and the
- * Job controller's JOB_COMPLETION_INDEX are filled in as Kubernetes would. Pure data; the
- * deploy task runs the processes.
+ * Job controller's JOB_COMPLETION_INDEX are filled in as Kubernetes would, and paths of the image
+ * (the fleet's jobs directory) become local ones. Only the stages of one run are planned
+ * (submit, workers, report, and the progress Job a task polls): the exporter and the monitoring
+ * objects are `infra`, like the broker, and are not run locally. Pure data; the deploy task
+ * runs the processes.
  *
  * @module
  */
@@ -26,13 +29,19 @@ export interface LocalProcess {
   readonly argv: readonly string[];
   /** The container's environment, resolved (the only variables the process gets from it). */
   readonly env: Readonly<Record<string, string>>;
+  /** The container's working directory, mapped to a local one; undefined: the runner's. */
+  readonly cwd?: string;
 }
 
-/** Processes by stage: submit to completion, then the workers together, then the report. */
+/**
+ * Processes by stage: submit to completion, then the workers together, then the report; the
+ * progress Job's process (`ttg status --json`) is run by a task that follows a job.
+ */
 export interface LocalPlan {
   readonly submit: readonly LocalProcess[];
   readonly workers: readonly LocalProcess[];
   readonly report: readonly LocalProcess[];
+  readonly progress: readonly LocalProcess[];
 }
 
 /** Options of {@linkcode localPlan}. */
@@ -48,6 +57,18 @@ export interface LocalPlanOptions {
   readonly localHost?: string;
   /** Value of `spec.nodeName`. @default "local" */
   readonly nodeName?: string;
+  /**
+   * The metrics port of each process that has one (`TTG_METRICS_PORT`), in place of the
+   * generated port: pods each have their own network, local processes share one host.
+   * @default the generated port
+   */
+  readonly metricsPort?: (podName: string) => number;
+  /**
+   * Directories of the image and the local ones that stand for them (the fleet's jobs directory
+   * → the repository): a container's working directory, and an argument that names one exactly,
+   * are mapped. @default {}
+   */
+  readonly paths?: Readonly<Record<string, string>>;
 }
 
 interface PodToRun {
@@ -193,11 +214,17 @@ export function localPlan(manifests: readonly Manifest[], options: LocalPlanOpti
       : value;
   };
 
+  const paths = options.paths ?? {};
+  const mapPath = (value: string): string => Object.hasOwn(paths, value) ? paths[value]! : value;
+
   const envOf = (pod: PodToRun, container: IContainer): Record<string, string> => {
     const env: Record<string, string> = {};
     for (const variable of (container.env ?? []) as IEnvVar[]) {
       const value = resolveVariable(pod, variable);
       if (value !== null) env[variable.name] = mapHost(expandReferences(value, env));
+    }
+    if (options.metricsPort && "TTG_METRICS_PORT" in env) {
+      env.TTG_METRICS_PORT = String(options.metricsPort(pod.name));
     }
     return { ...env, ...pod.extraEnv };
   };
@@ -245,11 +272,13 @@ export function localPlan(manifests: readonly Manifest[], options: LocalPlanOpti
         command.every((c, i) => c === IMAGE_ENTRYPOINT[i])
       ? [...options.entrypoint]
       : command.map((c) => expandReferences(c, env));
+    const args = (container.args ?? []).map((a) => mapPath(expandReferences(a, env)));
     return {
       name: pod.name,
       role: pod.role,
-      argv: [...mapped, ...(container.args ?? []).map((a) => expandReferences(a, env))],
+      argv: [...mapped, ...args],
       env,
+      ...(container.workingDir === undefined ? {} : { cwd: mapPath(container.workingDir) }),
     };
   };
 
@@ -261,5 +290,6 @@ export function localPlan(manifests: readonly Manifest[], options: LocalPlanOpti
     submit: processes(["submit"]),
     workers: processes(["workers"]),
     report: processes(["report"]),
+    progress: processes(["progress"]),
   };
 }

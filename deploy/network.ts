@@ -1,6 +1,6 @@
 /**
  * The namespace and the NetworkPolicy that lets only TTG pods of this instance (and the KEDA
- * operator, when autoscaling is on) reach the broker's ports.
+ * operator, when it scales on the broker's queues) reach the broker's ports.
  *
  * @module
  */
@@ -21,7 +21,10 @@ export function namespaceObjects(config: DeploymentConfig): Namespace[] {
   ];
 }
 
-/** Ingress to the broker pods: TTG pods of this instance, plus the KEDA operator when on. */
+/**
+ * Ingress to the broker pods: TTG pods of this instance, plus the KEDA operator when it reads
+ * the broker (queue mode; a fleet's ScaledObject reads Prometheus instead).
+ */
 export function brokerNetworkPolicy(config: DeploymentConfig): NetworkPolicy {
   const tcp = (port: number): INetworkPolicyPort => ({ port, protocol: "TCP" });
   const ports = config.backend === "redis"
@@ -42,7 +45,10 @@ export function brokerNetworkPolicy(config: DeploymentConfig): NetworkPolicy {
     spec: {
       podSelector: { matchLabels: selectorLabels(config, "broker", config.backend) },
       policyTypes: ["Ingress"],
-      ingress: [{ from: config.keda.enabled ? [ttgPods, kedaOperator] : [ttgPods], ports }],
+      ingress: [{
+        from: config.keda.enabled && config.mode === "queue" ? [ttgPods, kedaOperator] : [ttgPods],
+        ports,
+      }],
     },
   });
 }

@@ -1,20 +1,25 @@
 /**
- * The pod template of every `ttg` container (worker, submit, static, report): the compiled
- * binary as the image's entrypoint, settings as environment variables named as in
+ * The pod template of every `ttg` container (worker, exporter, dashboard, submit, static,
+ * report): the
+ * compiled binary as the image's entrypoint, settings as environment variables named as in
  * docs/SETTINGS.md, broker credentials from Secrets, and a locked-down security context.
  *
  * @module
  */
 import type {
   IContainer,
+  IContainerPort,
   IEnvVar,
   IPodTemplateSpec,
+  IProbe,
   IResourceRequirements,
   IVolume,
   IVolumeMount,
 } from "kubernetes-models/v1";
 import type { DeploymentConfig, Resources } from "./config.ts";
 import { type Component, labels, names, serviceHost } from "./labels.ts";
+import { metricsContainerPort, metricsEnv, metricsProbes, scrapeAnnotations } from "./metrics.ts";
+import { WORKER_V8_FLAGS } from "../workers/v8_flags.ts";
 
 /** The image's entrypoint (Dockerfile `ENTRYPOINT`): the compiled `ttg` program. */
 export const IMAGE_ENTRYPOINT: readonly string[] = ["/ttg"];
@@ -67,8 +72,21 @@ export function containerResources(r: Resources): IResourceRequirements {
   };
 }
 
-/** What a `ttg` container does: `report` prints the job report, `progress` its counters. */
-export type TtgRole = "worker" | "submit" | "static" | "report" | "progress";
+/**
+ * What a `ttg` container does: `exporter` serves the broker's queue gauges, `dashboard` the web
+ * page of its jobs, `report` prints the job report, `progress` its counters.
+ */
+export type TtgRole =
+  | "worker"
+  | "exporter"
+  | "dashboard"
+  | "submit"
+  | "static"
+  | "report"
+  | "progress";
+
+/** Roles whose process serves `/metrics` (and `/healthz`, `/readyz`). */
+const METRICS_ROLES: readonly TtgRole[] = ["worker", "exporter"];
 
 function literal(name: string, value: string | number): IEnvVar {
   return { name, value: String(value) };
@@ -123,7 +141,10 @@ function caVolumes(config: DeploymentConfig, role: TtgRole): IVolume[] {
     : [tlsVolume(secret, { items: ["ca.crt"] })];
 }
 
-/** The sweep: job id, size, simulated work and faults, optional module and attempts. */
+/**
+ * The sweep: job id, size, simulated work and faults, optional module or handler command (the
+ * submit Job needs it too: a command job's tasks carry the handler `ttg.cmd.sum`), attempts.
+ */
 export function jobEnv(config: DeploymentConfig): IEnvVar[] {
   const { job } = config;
   return [
@@ -133,6 +154,7 @@ export function jobEnv(config: DeploymentConfig): IEnvVar[] {
     literal("TTG_WORK_MS", job.workMs),
     literal("TTG_FAULT_RATE", job.faultRate),
     ...(job.module === undefined ? [] : [literal("TTG_JOB_MODULE", job.module)]),
+    ...(job.command === undefined ? [] : [literal("TTG_CMD", JSON.stringify(job.command))]),
     ...(job.maxAttempts === undefined ? [] : [literal("TTG_MAX_ATTEMPTS", job.maxAttempts)]),
   ];
 }
@@ -150,6 +172,8 @@ export function workerEnv(config: DeploymentConfig): IEnvVar[] {
     literal("TTG_BATCH", w.batch),
     literal("TTG_IDLE_TIMEOUT_SECONDS", w.idleTimeoutSeconds),
     literal("TTG_GRACE_SECONDS", w.graceSeconds),
+    // V8 would size the heap from the node's memory, not from the pod's limit (v8_flags.ts).
+    literal("DENO_V8_FLAGS", WORKER_V8_FLAGS.join(",")),
     ...optional.flatMap(([name, value]) => value === undefined ? [] : [literal(name, value)]),
   ];
 }
@@ -179,7 +203,17 @@ export function commonEnv(config: DeploymentConfig): IEnvVar[] {
 export function roleEnv(config: DeploymentConfig, role: TtgRole): IEnvVar[] {
   switch (role) {
     case "worker":
-      return [...brokerEnv(config), ...jobEnv(config), ...workerEnv(config), ...commonEnv(config)];
+      return [
+        ...brokerEnv(config),
+        ...jobEnv(config),
+        ...workerEnv(config),
+        ...metricsEnv(config),
+        ...commonEnv(config),
+      ];
+    case "exporter":
+      return [...brokerEnv(config), ...commonEnv(config)];
+    case "dashboard":
+      return [...brokerEnv(config), dashboardTokenEnv(config), ...commonEnv(config)];
     case "submit":
     case "report":
     case "progress":
@@ -192,21 +226,103 @@ export function roleEnv(config: DeploymentConfig, role: TtgRole): IEnvVar[] {
 /** The `ttg` command (arguments after the entrypoint) of a role. */
 export const ROLE_ARGS: Readonly<Record<TtgRole, readonly string[]>> = {
   worker: ["worker"],
+  exporter: ["exporter"],
+  dashboard: ["dashboard"],
   submit: ["submit"],
   static: ["static"],
   report: ["results"],
   progress: ["status", "--json"],
 };
 
-/** The single `ttg` container of a role. */
-export function ttgContainer(config: DeploymentConfig, role: TtgRole): IContainer {
+/** Name of the web dashboard's port on its container and Service. */
+export const DASHBOARD_PORT_NAME = "http";
+
+/** The dashboard's token, from its Secret (never a plain value). */
+export function dashboardTokenEnv(config: DeploymentConfig): IEnvVar {
+  const { secretName, key } = config.dashboard.token;
+  return fromSecret("TTG_DASHBOARD_TOKEN", secretName, key);
+}
+
+/**
+ * The dashboard's arguments: every address of the pod (so `kubectl port-forward` and the
+ * Service reach it; off loopback every API request needs the token), its port, its actions.
+ */
+function dashboardArgs(config: DeploymentConfig): string[] {
+  const d = config.dashboard;
+  return [
+    "--host",
+    "0.0.0.0",
+    "--port",
+    String(d.port),
+    ...(d.allowActions ? ["--allow-actions"] : []),
+  ];
+}
+
+/** The dashboard's named container port. */
+export function dashboardContainerPort(config: DeploymentConfig): IContainerPort {
+  return { name: DASHBOARD_PORT_NAME, containerPort: config.dashboard.port, protocol: "TCP" };
+}
+
+/**
+ * Readiness on `/readyz` (the broker answers), liveness on `/healthz` (the process answers: a
+ * broker that is down is shown in the page, not cured by a restart). Neither needs the token.
+ */
+function dashboardProbes(): { readonly readinessProbe: IProbe; readonly livenessProbe: IProbe } {
+  const probe = (path: string, failureThreshold: number): IProbe => ({
+    httpGet: { path, port: DASHBOARD_PORT_NAME },
+    periodSeconds: 10,
+    timeoutSeconds: 5,
+    failureThreshold,
+  });
+  return { readinessProbe: probe("/readyz", 3), livenessProbe: probe("/healthz", 6) };
+}
+
+function roleResources(config: DeploymentConfig, role: TtgRole): Resources {
+  if (role === "exporter") return config.observability.exporter.resources;
+  if (role === "dashboard") return config.dashboard.resources;
+  return config.workers.resources;
+}
+
+/** Options of {@linkcode ttgContainer} and {@linkcode ttgPodTemplate}. */
+export interface TtgPodOptions {
+  /** Readiness and liveness probes on the metrics port (long-running pods only). @default false */
+  readonly probes?: boolean;
+  /** The `ttg` arguments in place of the role's (a fleet worker's flags). @default the role's */
+  readonly args?: readonly string[];
+  /** The environment in place of the role's. @default {@linkcode roleEnv} */
+  readonly env?: readonly IEnvVar[];
+  /** The container's working directory. @default the image's (`/home/nonroot`) */
+  readonly workingDir?: string;
+}
+
+/**
+ * The single `ttg` container of a role. The exporter is told its port by `--metrics-port`
+ * (`ttg exporter --metrics-port N`), a worker by `TTG_METRICS_PORT`, the dashboard by `--port`.
+ */
+export function ttgContainer(
+  config: DeploymentConfig,
+  role: TtgRole,
+  options: TtgPodOptions = {},
+): IContainer {
+  const metrics = METRICS_ROLES.includes(role);
+  const dashboard = role === "dashboard";
+  const port = ["--metrics-port", String(config.observability.metricsPort)];
   return {
     name: role,
     image: `${config.image.repository}:${config.image.tag}`,
     imagePullPolicy: config.image.pullPolicy,
-    args: [...ROLE_ARGS[role]],
-    env: roleEnv(config, role),
-    resources: containerResources(config.workers.resources),
+    args: options.args ? [...options.args] : [
+      ...ROLE_ARGS[role],
+      ...(role === "exporter" ? port : []),
+      ...(dashboard ? dashboardArgs(config) : []),
+    ],
+    env: options.env ? [...options.env] : roleEnv(config, role),
+    ...(options.workingDir === undefined ? {} : { workingDir: options.workingDir }),
+    ...(metrics ? { ports: [metricsContainerPort(config)] } : {}),
+    ...(dashboard ? { ports: [dashboardContainerPort(config)] } : {}),
+    ...(metrics && options.probes ? metricsProbes() : {}),
+    ...(dashboard && options.probes ? dashboardProbes() : {}),
+    resources: containerResources(roleResources(config, role)),
     securityContext: {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ["ALL"] },
@@ -227,6 +343,7 @@ export function ttgContainer(config: DeploymentConfig, role: TtgRole): IContaine
  * The pod template of a role: one `ttg` container, no service-account token, no service-link
  * variables (they would shadow settings such as REDIS_PORT), and a termination grace period of
  * the worker's grace plus a margin, so a stopping worker finishes its chunks before SIGKILL.
+ * A worker's or the exporter's pod carries the scrape annotations and the metrics port.
  *
  * @example
  * ```ts
@@ -240,7 +357,7 @@ export function ttgContainer(config: DeploymentConfig, role: TtgRole): IContaine
 export function ttgPodTemplate(
   config: DeploymentConfig,
   role: TtgRole,
-  options: {
+  options: TtgPodOptions & {
     readonly restartPolicy: "Never" | "OnFailure" | "Always";
     readonly component?: Component;
   },
@@ -248,10 +365,11 @@ export function ttgPodTemplate(
   return {
     metadata: {
       labels: labels(config, options.component ?? (role === "progress" ? "report" : role)),
+      ...(METRICS_ROLES.includes(role) ? { annotations: scrapeAnnotations(config) } : {}),
     },
     spec: {
       automountServiceAccountToken: false,
-      containers: [ttgContainer(config, role)],
+      containers: [ttgContainer(config, role, options)],
       enableServiceLinks: false,
       restartPolicy: options.restartPolicy,
       ...(config.workers.runtimeClassName === undefined

@@ -6,24 +6,31 @@
  *
  * @module
  */
-import { stringify } from "yaml";
 import {
   type DeploymentConfig,
   type DeploymentProps,
   resolveConfig,
   type ResolveOptions,
 } from "./config.ts";
+import { dashboardConfigMap } from "./dashboard.ts";
+import { exporterObjects } from "./exporter.ts";
+import { fleetDeployment } from "./fleet.ts";
 import { kedaScaledJob, kedaTriggerAuthentication } from "./keda.ts";
+import { fleetScaledObject, scaledObjectReferenceProblems } from "./keda_fleet.ts";
 import { LABEL } from "./labels.ts";
+import { monitoringObjects, monitorReferenceProblems } from "./monitoring.ts";
 import { brokerNetworkPolicy, namespaceObjects } from "./network.ts";
 import { describe, type KubeObject } from "./object.ts";
 import { type Problem, SynthError } from "./problems.ts";
 import { rabbitmqObjects } from "./rabbitmq.ts";
 import { redisObjects } from "./redis.ts";
+import { yamlText } from "./yaml.ts";
 import { progressJob, reportJob, submitJob } from "./submit.ts";
+import { webDashboardObjects } from "./web_dashboard.ts";
 import { queueWorkers, staticJob } from "./workers.ts";
 
 export { SynthError } from "./problems.ts";
+export { sortKeys } from "./yaml.ts";
 
 /**
  * When an object is applied: `infra` first (namespace, broker, policy), then `submit`, then
@@ -57,7 +64,12 @@ export const REQUIRED_LABELS: readonly string[] = [
   LABEL.managedBy,
 ];
 
-/** The objects of a resolved config, by stage, in apply order. */
+/**
+ * The objects of a resolved config, by stage, in apply order. The exporter, the web dashboard and
+ * the monitoring objects (operator resources, Grafana dashboard) are `infra`: they serve every
+ * job of the broker. In fleet mode the workers are the fleet (and its ScaledObject), and the
+ * submit Job is generated only when `fleet.submit` asks for it.
+ */
 export function build(config: DeploymentConfig): Manifest[] {
   const stage = (s: Stage, objects: readonly KubeObject[]) =>
     objects.map((object) => ({ stage: s, object }));
@@ -66,13 +78,24 @@ export function build(config: DeploymentConfig): Manifest[] {
     return [...namespace, ...stage("workers", [staticJob(config)])];
   }
   const broker = config.backend === "redis" ? redisObjects(config) : rabbitmqObjects(config);
+  const fleet = config.mode === "fleet";
+  const workers = fleet
+    ? [fleetDeployment(config), ...(config.keda.enabled ? [fleetScaledObject(config)] : [])]
+    : config.keda.enabled
+    ? [kedaScaledJob(config)]
+    : queueWorkers(config);
   return [
     ...namespace,
     ...stage("infra", broker),
     ...stage("infra", config.networkPolicy.enabled ? [brokerNetworkPolicy(config)] : []),
-    ...stage("infra", config.keda.enabled ? [kedaTriggerAuthentication(config)] : []),
-    ...stage("submit", [submitJob(config)]),
-    ...stage("workers", config.keda.enabled ? [kedaScaledJob(config)] : queueWorkers(config)),
+    // The queue-mode scalers read the broker; the fleet's reads Prometheus (keda_fleet.ts).
+    ...stage("infra", config.keda.enabled && !fleet ? [kedaTriggerAuthentication(config)] : []),
+    ...stage("infra", exporterObjects(config)),
+    ...stage("infra", webDashboardObjects(config)),
+    ...stage("infra", monitoringObjects(config)),
+    ...stage("infra", config.observability.grafanaDashboard ? [dashboardConfigMap(config)] : []),
+    ...stage("submit", !fleet || config.fleet.submit ? [submitJob(config)] : []),
+    ...stage("workers", workers),
     ...stage("report", [reportJob(config)]),
     ...stage("progress", [progressJob(config)]),
   ];
@@ -93,14 +116,20 @@ export function synth(props: DeploymentProps = {}, options: ResolveOptions = {})
   const { config, problems } = resolveConfig(props, options);
   const manifests = build(config);
   const all: Problem[] = [...problems];
-  const external = config.tls.secretName === undefined ? [] : [config.tls.secretName];
+  const external = [
+    ...(config.tls.secretName === undefined ? [] : [config.tls.secretName]),
+    ...(config.dashboard.enabled && config.dashboard.token.generated === undefined
+      ? [config.dashboard.token.secretName]
+      : []),
+  ];
   all.push(...objectProblems(manifests.map((m) => m.object), external));
   if (all.length > 0) throw new SynthError(all);
   return { config, manifests };
 }
 
 /**
- * Schema, label, uniqueness and reference problems of a set of objects. References to the
+ * Schema, label, uniqueness and reference problems of a set of objects (a monitor must select
+ * a generated object with the port it scrapes). References to the
  * `externalSecrets` (Secrets the user provides, such as the TLS certificate) are not checked.
  */
 export function objectProblems(
@@ -169,6 +198,7 @@ export function objectProblems(
       }
     });
   }
+  problems.push(...monitorReferenceProblems(objects), ...scaledObjectReferenceProblems(objects));
   return problems;
 }
 
@@ -186,19 +216,9 @@ export function plain(object: KubeObject): Record<string, unknown> {
   return JSON.parse(JSON.stringify(object));
 }
 
-/** A copy of a value with the keys of every object sorted. */
-export function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (typeof value === "object" && value !== null) {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return Object.fromEntries(entries.map(([k, v]) => [k, sortKeys(v)]));
-  }
-  return value;
-}
-
 /** One YAML document of an object, keys sorted (YAML 1.1 quoting, as Kubernetes parses it). */
 export function objectYaml(object: KubeObject): string {
-  return stringify(sortKeys(plain(object)), { version: "1.1", lineWidth: 0 });
+  return yamlText(plain(object));
 }
 
 /** The header of generated YAML. */

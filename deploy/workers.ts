@@ -39,12 +39,16 @@ export function workerPods(config: DeploymentConfig): Pod[] {
         name: `${names(config).worker}-${i}`,
         namespace: config.namespace,
         labels: labels(config, "worker"),
+        annotations: template.metadata?.annotations,
       },
       spec: template.spec,
     }));
 }
 
-/** Long-lived workers (idle timeout 0) that a Deployment keeps at `workers.count`. */
+/**
+ * Long-lived workers (idle timeout 0) that a Deployment keeps at `workers.count`; the only
+ * workers with readiness and liveness probes (deploy/metrics.ts says why).
+ */
 export function workerDeployment(config: DeploymentConfig): Deployment {
   return new Deployment({
     metadata: {
@@ -55,7 +59,7 @@ export function workerDeployment(config: DeploymentConfig): Deployment {
     spec: {
       replicas: config.workers.count,
       selector: { matchLabels: selectorLabels(config, "worker") },
-      template: ttgPodTemplate(config, "worker", { restartPolicy: "Always" }),
+      template: ttgPodTemplate(config, "worker", { restartPolicy: "Always", probes: true }),
     },
   });
 }

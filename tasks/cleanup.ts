@@ -13,6 +13,8 @@ import {
   KEDA_KINDS,
   kedaResourcesArgv,
   listBySelectorArgv,
+  MONITORING_KINDS,
+  monitoringResourcesArgv,
   OWNED_KINDS,
 } from "../deploy/kubectl.ts";
 import { ownedSelector } from "../deploy/labels.ts";
@@ -31,6 +33,8 @@ export interface CleanupOptions {
   readonly instance?: string;
   /** KEDA's CRDs are installed. */
   readonly keda: boolean;
+  /** The Prometheus Operator's CRDs are installed. @default false */
+  readonly monitoring?: boolean;
   readonly dryRun: boolean;
   readonly keepNamespaces: boolean;
 }
@@ -38,7 +42,11 @@ export interface CleanupOptions {
 /** The kubectl commands of a cleanup, in order. */
 export function cleanupCommands(options: CleanupOptions): string[][] {
   const selector = ownedSelector(options.instance);
-  const kinds = [...(options.keda ? KEDA_KINDS : []), ...OWNED_KINDS];
+  const kinds = [
+    ...(options.keda ? KEDA_KINDS : []),
+    ...(options.monitoring ? MONITORING_KINDS : []),
+    ...OWNED_KINDS,
+  ];
   if (options.dryRun) {
     return [
       listBySelectorArgv(options.keepNamespaces ? kinds : [...kinds, "namespaces"], selector),
@@ -50,28 +58,37 @@ export function cleanupCommands(options: CleanupOptions): string[][] {
   ];
 }
 
+/** Parses the task's flags; bad input throws. */
+export function parseCleanupArgs(args: readonly string[]) {
+  return parseArgs({
+    args: [...args],
+    options: {
+      "dry-run": { type: "boolean", default: false },
+      instance: { type: "string" },
+      "keep-namespace": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  }).values;
+}
+
 if (import.meta.main) {
   await main(async () => {
-    const { values } = parseArgs({
-      args: Deno.args,
-      options: {
-        "dry-run": { type: "boolean", default: false },
-        instance: { type: "string" },
-        "keep-namespace": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    });
+    const values = parseCleanupArgs(Deno.args);
     if (values.help) {
       console.log(USAGE);
       return 0;
     }
     await preflight();
-    const keda = (await run(kedaResourcesArgv(), { capture: true })).stdout.trim() !== "";
+    const installed = async (argv: string[]) =>
+      (await run(argv, { capture: true })).stdout.trim() !== "";
+    const keda = await installed(kedaResourcesArgv());
+    const monitoring = await installed(monitoringResourcesArgv());
     for (
       const argv of cleanupCommands({
         instance: values.instance,
         keda,
+        monitoring,
         dryRun: values["dry-run"],
         keepNamespaces: values["keep-namespace"],
       })

@@ -31,31 +31,34 @@ export function kindConfigYaml(name: string, workerNodes: number): string {
   return stringify(kindCluster({ name, workerNodes }), { version: "1.1" });
 }
 
+/** Parses the task's arguments: its action (undefined with --help) and flags; bad input throws. */
+export function parseClusterArgs(args: readonly string[]) {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: {
+      name: { type: "string", default: DEFAULT_CLUSTER },
+      "worker-nodes": { type: "string", default: "3" },
+      image: { type: "string", default: `ttg:${PROJECT_VERSION}` },
+      "no-load": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  const action = positionals[0];
+  if (values.help) return { values, action: undefined };
+  if (positionals.length !== 1 || (action !== "up" && action !== "down" && action !== "config")) {
+    throw new UsageError(`Invalid command "${positionals.join(" ")}": expected up, down or config`);
+  }
+  return { values, action };
+}
+
 if (import.meta.main) {
   await main(async () => {
-    const { values, positionals } = parseArgs({
-      args: Deno.args,
-      options: {
-        name: { type: "string", default: DEFAULT_CLUSTER },
-        "worker-nodes": { type: "string", default: "3" },
-        image: { type: "string", default: `ttg:${PROJECT_VERSION}` },
-        "no-load": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-    const action = positionals[0];
-    if (
-      values.help || positionals.length !== 1 || !["up", "down", "config"].includes(action ?? "")
-    ) {
-      if (values.help) {
-        console.log(USAGE);
-        return 0;
-      }
-      throw new UsageError(
-        `Invalid command "${positionals.join(" ")}": expected up, down or config`,
-      );
+    const { values, action } = parseClusterArgs(Deno.args);
+    if (action === undefined) {
+      console.log(USAGE);
+      return 0;
     }
     const name = values.name;
     const config = kindConfigYaml(name, Number(values["worker-nodes"]));

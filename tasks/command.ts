@@ -60,11 +60,14 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-/** Quotes an argv for display, so a printed command can be pasted into a shell. */
+/**
+ * Quotes an argv for display, so a printed command can be pasted into a shell. Glob characters
+ * (`*`, `?`, `[`) are quoted too: a job glob such as `nightly-*` must reach the program as given.
+ */
 export function shellQuote(argv: readonly string[]): string {
   return argv.map((
     a,
-  ) => (/^[A-Za-z0-9_@%+=:,./{}\[\]*-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`))
+  ) => (/^[A-Za-z0-9_@%+=:,./{}-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`))
     .join(" ");
 }
 

@@ -28,9 +28,15 @@ export const CONFIG_FLAGS = {
   tag: { type: "string" },
   "runtime-class": { type: "string" },
   keda: { type: "boolean" },
+  jobs: { type: "string" },
+  "jobs-dir": { type: "string" },
+  submit: { type: "boolean" },
+  "prometheus-url": { type: "string" },
   "no-network-policy": { type: "boolean" },
   "tls-secret": { type: "string" },
   "rabbitmq-queue-type": { type: "string" },
+  "prometheus-operator": { type: "string" },
+  "metrics-port": { type: "string" },
 } as const;
 
 /** The config field each flag sets (for messages). */
@@ -51,8 +57,14 @@ export const FLAG_FOR_FIELD: Readonly<Record<string, string>> = {
   "image.tag": "--tag",
   "workers.runtimeClassName": "--runtime-class",
   "keda.enabled": "--keda",
+  "keda.prometheusUrl": "--prometheus-url",
+  "fleet.jobs": "--jobs",
+  "fleet.jobsDir": "--jobs-dir",
+  "fleet.submit": "--submit",
   "tls.secretName": "--tls-secret",
   "rabbitmq.queueType": "--rabbitmq-queue-type",
+  "observability.prometheusOperator": "--prometheus-operator",
+  "observability.metricsPort": "--metrics-port",
 };
 
 /** Values of the shared flags as parseArgs returns them. */
@@ -122,7 +134,20 @@ export function propsFromFlags(
         runtimeClassName: flags["runtime-class"],
       }),
     },
-    ...(flags.keda === undefined ? {} : { keda: { ...base.keda, enabled: flags.keda } }),
+    ...(flags.keda === undefined && flags["prometheus-url"] === undefined ? {} : {
+      keda: {
+        ...base.keda,
+        ...defined({ enabled: flags.keda, prometheusUrl: flags["prometheus-url"] }),
+      },
+    }),
+    ...(flags.jobs === undefined && flags["jobs-dir"] === undefined && flags.submit === undefined
+      ? {}
+      : {
+        fleet: {
+          ...base.fleet,
+          ...defined({ jobs: flags.jobs, jobsDir: flags["jobs-dir"], submit: flags.submit }),
+        },
+      }),
     ...(flags["tls-secret"] === undefined
       ? {}
       : { tls: { ...base.tls, secretName: flags["tls-secret"] } }),
@@ -135,13 +160,25 @@ export function propsFromFlags(
       },
     }),
     ...(flags["no-network-policy"] ? { networkPolicy: { enabled: false } } : {}),
+    ...(flags["prometheus-operator"] === undefined && flags["metrics-port"] === undefined ? {} : {
+      observability: {
+        ...base.observability,
+        ...defined({
+          prometheusOperator: flags["prometheus-operator"] as NonNullable<
+            DeploymentProps["observability"]
+          >["prometheusOperator"],
+          metricsPort: numberFlag("metrics-port", flags["metrics-port"]),
+        }),
+      },
+    }),
   };
 }
 
 /** Usage lines of the shared flags. */
 export const CONFIG_FLAGS_USAGE = `Deployment flags:
   --backend redis|rabbitmq      broker (default redis)
-  --mode queue|static           queue workers, or an Indexed Job with no broker (default queue)
+  --mode queue|static|fleet     one sweep on queue workers (default), an Indexed Job with no
+                                broker, or a standing fleet that serves every job submitted to it
   --workers N                   worker pods (default 3)
   --controller job|pods|deployment
                                 what runs queue workers (default job)
@@ -149,9 +186,20 @@ export const CONFIG_FLAGS_USAGE = `Deployment flags:
   --job-id ID  --name NAME  --namespace NS (default ttg)
   --image REPO  --tag TAG       worker image (default ttg:${PROJECT_VERSION})
   --runtime-class NAME          e.g. gvisor, for untrusted handlers
-  --keda                        autoscale workers with a KEDA ScaledJob
+  --keda                        autoscale workers with KEDA (a ScaledJob; in fleet mode a
+                                ScaledObject on the backlog of every job, down to zero)
+  --prometheus-url URL          fleet mode with --keda: the Prometheus that scrapes the exporter
+                                (default http://prometheus-operated.monitoring.svc:9090)
+  --jobs GLOB                   fleet mode: serve only the jobs whose id matches (default all)
+  --jobs-dir DIR                fleet mode: the image's directory of job modules (default /jobs)
+  --submit                      fleet mode: also submit the --job-id sweep with a one-off Job
   --no-network-policy           do not restrict access to the broker
   --tls-secret NAME             TLS to the broker with the certificate in Secret NAME
                                 (tls.crt, tls.key, ca.crt, e.g. from cert-manager)
   --rabbitmq-queue-type classic|quorum
-                                RabbitMQ task queues (default classic, with priorities)`;
+                                RabbitMQ task queues (default classic, with priorities)
+  --prometheus-operator none|servicemonitor|podmonitor
+                                scrape by pod annotations (default none), or with the
+                                Prometheus Operator: a ServiceMonitor on the exporter or a
+                                PodMonitor on workers and exporter, plus a PrometheusRule
+  --metrics-port N              port of /metrics on workers and the exporter (default 9464)`;

@@ -71,28 +71,39 @@ export function verdict(progress: Progress): { readonly ok: boolean; readonly li
   };
 }
 
+/** Parses the task's flags (and checks --fault-at); bad input throws. */
+export function parseDemoArgs(args: readonly string[]) {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      ...CONFIG_FLAGS,
+      "fault-demo": { type: "boolean", default: false },
+      "fault-at": { type: "string", default: "0.3" },
+      cluster: { type: "string", default: DEFAULT_CLUSTER },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.mode === "fleet") {
+    throw new UsageError(
+      `Invalid "--mode": the demo runs one sweep on worker pods of its own, got "fleet" (deploy a fleet with \`deno task deploy --mode fleet\`)`,
+    );
+  }
+  const faultAt = Number(values["fault-at"]);
+  if (!values.help && !(faultAt > 0 && faultAt < 1)) {
+    throw new UsageError(
+      `Invalid "--fault-at": expected a fraction between 0 and 1, got "${values["fault-at"]}"`,
+    );
+  }
+  return { values, faultAt };
+}
+
 if (import.meta.main) {
   await main(async () => {
-    const { values } = parseArgs({
-      args: Deno.args,
-      options: {
-        ...CONFIG_FLAGS,
-        "fault-demo": { type: "boolean", default: false },
-        "fault-at": { type: "string", default: "0.3" },
-        cluster: { type: "string", default: DEFAULT_CLUSTER },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    });
+    const { values, faultAt } = parseDemoArgs(Deno.args);
     if (values.help) {
       console.log(USAGE);
       return 0;
-    }
-    const faultAt = Number(values["fault-at"]);
-    if (!(faultAt > 0 && faultAt < 1)) {
-      throw new UsageError(
-        `Invalid "--fault-at": expected a fraction between 0 and 1, got "${values["fault-at"]}"`,
-      );
     }
     const clusters = (await mustRun(kindGetClustersArgv(), { capture: true })).stdout.split("\n");
     if (!clusters.includes(values.cluster)) {

@@ -4,6 +4,11 @@
  * previous run's Jobs and Pods, run the submit Job, start the workers, wait until they are done
  * (or, for long-lived workers, until the job's counters say so), then print the report Job.
  *
+ * Fleet mode keeps its workers: it applies the broker and the fleet, waits for the fleet's
+ * rollout, and ends there (the task then prints how to submit to it); with `--submit` it also
+ * replaces the submit Job, runs it, follows the job's counters and prints its report. It never
+ * deletes the fleet's pods, which serve other jobs.
+ *
  * @module
  */
 import type { DeploymentConfig, DeploymentProps } from "../deploy/config.ts";
@@ -31,6 +36,8 @@ export type Step =
     readonly title: string;
     readonly argv: readonly string[];
     readonly stdin?: string;
+    /** Its output is the deploy's outcome (the job report, each pod's share): returned too. */
+    readonly outcome?: true;
   }
   | { readonly kind: "wait-progress"; readonly title: string };
 
@@ -76,6 +83,7 @@ export function startSteps(
   const n = names(config);
   const ns = config.namespace;
   const steps: Step[] = [apply(synthesized, "infra", "Apply the namespace, broker and policies")];
+  if (config.mode === "fleet") return [...steps, ...fleetStartSteps(synthesized, timeouts)];
   if (config.mode === "queue") {
     const broker = config.backend === "redis" ? n.redis : n.rabbitmq;
     steps.push({
@@ -108,7 +116,47 @@ export function startSteps(
   return steps;
 }
 
-/** The steps that wait for the workers and print the report. */
+/**
+ * Fleet mode after the infrastructure: wait for the broker, start (or update) the fleet and wait
+ * for its rollout; with `fleet.submit`, replace the submit Job (a Job's pod template cannot be
+ * changed in place) and run it.
+ */
+function fleetStartSteps(synthesized: Synthesized, timeouts: Timeouts): Step[] {
+  const { config } = synthesized;
+  const n = names(config);
+  const ns = config.namespace;
+  const broker = config.backend === "redis" ? n.redis : n.rabbitmq;
+  const steps: Step[] = [
+    {
+      kind: "run",
+      title: `Wait until ${config.backend} is ready`,
+      argv: rolloutStatusArgv(broker, ns, timeouts.brokerSeconds),
+    },
+    apply(synthesized, "workers", "Start or update the fleet"),
+    {
+      kind: "run",
+      title: "Wait for the fleet's rollout",
+      argv: rolloutStatusArgv(n.fleet, ns, timeouts.brokerSeconds, "deployment"),
+    },
+  ];
+  if (!config.fleet.submit) return steps;
+  return [
+    ...steps,
+    { kind: "run", title: "Replace the submit Job", argv: deleteJobArgv(n.submit, ns) },
+    apply(synthesized, "submit", "Submit the sweep to the fleet (idempotent)"),
+    {
+      kind: "run",
+      title: "Wait for the submit Job",
+      argv: waitJobCompleteArgv(n.submit, ns, timeouts.submitSeconds),
+    },
+    { kind: "run", title: "Submit Job output", argv: logsArgv(n.submit, ns) },
+  ];
+}
+
+/**
+ * The steps that wait for the workers and print the report; none for a fleet without
+ * `fleet.submit` (it has no job of its own to wait for).
+ */
 export function finishSteps(
   synthesized: Synthesized,
   timeouts: Timeouts = DEFAULT_TIMEOUTS,
@@ -116,6 +164,7 @@ export function finishSteps(
   const { config } = synthesized;
   const n = names(config);
   const ns = config.namespace;
+  if (config.mode === "fleet" && !config.fleet.submit) return [];
   if (config.mode === "static") {
     return [
       {
@@ -127,10 +176,12 @@ export function finishSteps(
         kind: "run",
         title: "Each pod's share",
         argv: logsBySelectorArgv(componentSelector(config.name, "static"), ns),
+        outcome: true,
       },
     ];
   }
-  const wait: Step = config.keda.enabled || config.workers.controller === "deployment"
+  const wait: Step = config.mode === "fleet" || config.keda.enabled ||
+      config.workers.controller === "deployment"
     ? { kind: "wait-progress", title: "Follow the job's counters until every chunk is done" }
     : config.workers.controller === "pods"
     ? {
@@ -156,7 +207,7 @@ export function finishSteps(
       title: "Wait for the report",
       argv: waitJobCompleteArgv(n.report, ns, timeouts.submitSeconds),
     },
-    { kind: "run", title: "Job report", argv: logsArgv(n.report, ns) },
+    { kind: "run", title: "Job report", argv: logsArgv(n.report, ns), outcome: true },
   ];
 }
 
@@ -182,19 +233,27 @@ export interface Progress {
   readonly duplicates: number;
 }
 
-/** Reads `ttg status --json` output (the last JSON line); undefined when there is none. */
+/**
+ * Reads `ttg status --json` output (the last JSON line); undefined when there is none. Its keys
+ * are snake_case; the camelCase keys that older images printed are read too.
+ */
 export function parseProgress(text: string): Progress | undefined {
   for (const line of text.trim().split("\n").reverse()) {
     try {
       const data = JSON.parse(line) as {
-        job?: { totalChunks?: number } | null;
-        stats?: { completed?: number; deadLettered?: number; duplicates?: number };
+        job?: { total_chunks?: number; totalChunks?: number } | null;
+        stats?: {
+          completed?: number;
+          dead_lettered?: number;
+          deadLettered?: number;
+          duplicates?: number;
+        };
       };
       if (data.stats && typeof data.stats.completed === "number") {
         return {
           completed: data.stats.completed,
-          total: data.job?.totalChunks ?? 0,
-          deadLettered: data.stats.deadLettered ?? 0,
+          total: data.job?.total_chunks ?? data.job?.totalChunks ?? 0,
+          deadLettered: data.stats.dead_lettered ?? data.stats.deadLettered ?? 0,
           duplicates: data.stats.duplicates ?? 0,
         };
       }
@@ -301,18 +360,27 @@ export function isDone(p: Progress): boolean {
   return p.total > 0 && p.completed + p.deadLettered >= p.total;
 }
 
-/** Runs steps in order, printing each title; a failing step ends the deploy. */
+/**
+ * Runs steps in order, printing each title; a failing step ends the deploy. Returns the output
+ * of the outcome steps (the job report, or each static pod's share), which it prints too.
+ */
 export async function runSteps(
   synthesized: Synthesized,
   steps: readonly Step[],
   timeouts = DEFAULT_TIMEOUTS,
-) {
+): Promise<string> {
+  let outcome = "";
   for (const step of steps) {
     console.log(`==> ${step.title}`);
     if (step.kind === "wait-progress") {
       await followProgress(synthesized, isDone, { timeoutSeconds: timeouts.workersSeconds });
+    } else if (step.outcome) {
+      const { stdout } = await mustRun(step.argv, { capture: true });
+      if (stdout.trim()) console.log(stdout.trimEnd());
+      outcome += stdout;
     } else {
       await mustRun(step.argv, step.stdin === undefined ? {} : { stdin: step.stdin });
     }
   }
+  return outcome;
 }

@@ -33,22 +33,41 @@ export function localSecretOverrides(config: DeploymentConfig): Record<string, s
 /** Variables a local process keeps from this one (what a container image would provide). */
 const PASS_THROUGH = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "NO_COLOR"];
 
-/** The plan of a synthesized deployment, with the local entrypoint and credentials. */
-export function planLocal(synthesized: Synthesized, deno?: string): LocalPlan {
+/** A TCP port on 127.0.0.1 that was free a moment ago (for each local worker's metrics). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/**
+ * The plan of a synthesized deployment, with the local entrypoint and credentials, a port of its
+ * own for each local worker's metrics, and the repository for the image's jobs directory (where
+ * `deno task ttg submit --job <relative path>` resolves a module, as the fleet then does).
+ */
+export function planLocal(
+  synthesized: Synthesized,
+  deno?: string,
+  metricsPort: () => number = freePort,
+): LocalPlan {
   return localPlan(synthesized.manifests, {
     entrypoint: localEntrypoint(deno),
     secretOverrides: localSecretOverrides(synthesized.config),
     nodeName: "localhost",
+    metricsPort,
+    paths: { [synthesized.config.fleet.jobsDir]: REPO_ROOT },
   });
 }
 
 /** The plan as shell lines (what `--dry-run --target local` prints). */
 export function describePlan(plan: LocalPlan): string {
   const lines: string[] = [];
-  for (const [stage, processes] of Object.entries(plan)) {
-    for (const p of processes as readonly LocalProcess[]) {
+  for (const stage of ["submit", "workers", "report"] as const) {
+    for (const p of plan[stage]) {
       const env = Object.entries(p.env).map(([k, v]) => `${k}=${v}`);
-      lines.push(`# ${stage}: ${p.name}`, shellQuote(["env", "-i", ...env, ...p.argv]));
+      const cd = p.cwd === undefined ? "" : `cd ${shellQuote([p.cwd])} && `;
+      lines.push(`# ${stage}: ${p.name}`, cd + shellQuote(["env", "-i", ...env, ...p.argv]));
     }
   }
   return lines.join("\n");
@@ -68,10 +87,21 @@ async function pipeLines(
   if (rest) out(prefix + rest);
 }
 
+/** Options of {@linkcode startLocal}. */
+export interface StartLocalOptions {
+  /** Prefix each output line with the pod's name. @default true */
+  readonly prefix?: boolean;
+  readonly signal?: AbortSignal;
+  /** Receives each stdout line, unprefixed. */
+  readonly stdoutLines?: string[];
+  /** Print nothing (stdout still reaches `stdoutLines`). @default false */
+  readonly quiet?: boolean;
+}
+
 /** Starts one process; its output lines are prefixed with its pod name. Resolves to its exit code. */
 export async function startLocal(
   process: LocalProcess,
-  options: { readonly prefix?: boolean; readonly signal?: AbortSignal } = {},
+  options: StartLocalOptions = {},
 ): Promise<number> {
   const [program, ...args] = process.argv;
   const inherited = Object.fromEntries(
@@ -84,7 +114,7 @@ export async function startLocal(
   try {
     child = new Deno.Command(program!, {
       args,
-      cwd: REPO_ROOT,
+      cwd: process.cwd ?? REPO_ROOT,
       clearEnv: true,
       env: { ...inherited, ...process.env },
       stdin: "null",
@@ -99,17 +129,32 @@ export async function startLocal(
   }
   const prefix = options.prefix === false ? "" : `[${process.name}] `;
   await Promise.all([
-    pipeLines(child.stdout, prefix, (line) => console.log(line)),
-    pipeLines(child.stderr, prefix, (line) => console.error(line)),
+    pipeLines(child.stdout, "", (line) => {
+      options.stdoutLines?.push(line);
+      if (!options.quiet) console.log(prefix + line);
+    }),
+    pipeLines(child.stderr, prefix, (line) => {
+      if (!options.quiet) console.error(line);
+    }),
   ]);
   return (await child.status).code;
 }
 
+/** What {@linkcode runLocalPlan} leaves. */
+export interface LocalOutcome {
+  /** 0 when every process succeeded, else 1. */
+  readonly code: number;
+  /** The report's output, or (static mode, no report) each pod's share. */
+  readonly outcome: string;
+}
+
 /**
  * Runs a plan: submit, then the workers together, then the report (unprefixed). Returns 0 when
- * every process succeeded.
+ * every process succeeded, and the output of the report (or, with none, of the workers).
  */
-export async function runLocalPlan(plan: LocalPlan): Promise<number> {
+export async function runLocalPlan(plan: LocalPlan): Promise<LocalOutcome> {
+  const workerLines: string[] = [];
+  const reportLines: string[] = [];
   for (const p of plan.submit) {
     const code = await startLocal(p);
     if (code !== 0) {
@@ -118,17 +163,21 @@ export async function runLocalPlan(plan: LocalPlan): Promise<number> {
       );
     }
   }
-  const codes = await Promise.all(plan.workers.map((p) => startLocal(p)));
+  const codes = await Promise.all(
+    plan.workers.map((p) => startLocal(p, { stdoutLines: workerLines })),
+  );
   const failed = plan.workers.flatMap((p, i) =>
     codes[i] === 0 ? [] : [`${p.name} (exit code ${codes[i]})`]
   );
   for (const p of plan.report) {
-    const code = await startLocal(p, { prefix: false });
+    const code = await startLocal(p, { prefix: false, stdoutLines: reportLines });
     if (code !== 0) failed.push(`${p.name} (exit code ${code})`);
   }
+  const lines = plan.report.length > 0 ? reportLines : workerLines;
+  const outcome = lines.map((line) => `${line}\n`).join("");
   if (failed.length > 0) {
     console.error(`Failed: ${failed.join(", ")}`);
-    return 1;
+    return { code: 1, outcome };
   }
-  return 0;
+  return { code: 0, outcome };
 }

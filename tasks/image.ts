@@ -29,19 +29,24 @@ export function buildDate(now: Date = new Date()): string {
   return now.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+/** Parses the task's flags; bad input throws. */
+export function parseImageArgs(args: readonly string[]) {
+  return parseArgs({
+    args: [...args],
+    options: {
+      repository: { type: "string", default: "ttg" },
+      "load-kind": { type: "boolean", default: false },
+      cluster: { type: "string", default: DEFAULT_CLUSTER },
+      "dry-run": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  }).values;
+}
+
 if (import.meta.main) {
   await main(async () => {
-    const { values } = parseArgs({
-      args: Deno.args,
-      options: {
-        repository: { type: "string", default: "ttg" },
-        "load-kind": { type: "boolean", default: false },
-        cluster: { type: "string", default: DEFAULT_CLUSTER },
-        "dry-run": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    });
+    const values = parseImageArgs(Deno.args);
     if (values.help) {
       console.log(USAGE);
       return 0;
