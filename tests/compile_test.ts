@@ -16,7 +16,7 @@ import {
 } from "../deploy/binary.ts";
 import { IMAGE_ENTRYPOINT, NONROOT_UID } from "../deploy/pod.ts";
 import { REPO_ROOT } from "../tasks/command.ts";
-import { findWorkerModules } from "../tasks/compile.ts";
+import { compileExecutable, findWorkerModules } from "../tasks/compile.ts";
 import { buildDate, gitCommitArgv } from "../tasks/image.ts";
 import { listening, ttg } from "./helpers.ts";
 
@@ -39,7 +39,7 @@ async function exec(
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
 
-Deno.test("deno compile: narrow permissions, the handler thread included, dist/ttg from workers/cli.ts", () => {
+Deno.test("deno compile: narrow permissions, worker options, the handler thread included, dist/ttg from workers/cli.ts", () => {
   assert.deepEqual(compileArgv({ include: ["workers/handler_thread.ts"] }), [
     "deno",
     "compile",
@@ -50,6 +50,7 @@ Deno.test("deno compile: narrow permissions, the handler thread included, dist/t
     "--allow-write=.ttg",
     "--allow-run",
     "--allow-sys=hostname",
+    "--unstable-worker-options",
     "--include=workers/handler_thread.ts",
     "--output=dist/ttg",
     "workers/cli.ts",
@@ -263,4 +264,28 @@ Deno.test("deno task image: docker build tagged with the version and the git com
   ]);
   assert.deepEqual(gitCommitArgv(), ["git", "rev-parse", "--short=12", "HEAD"]);
   assert.equal(buildDate(new Date("2025-01-02T03:04:05.678Z")), "2025-01-02T03:04:05Z");
+});
+
+Deno.test("deno task compile with a wrong DENORT_BIN says deno's reason in one line and leaves no empty directory", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ttg-test-" });
+  try {
+    await Deno.writeTextFile(`${dir}/tiny.ts`, 'console.log("tiny");\n');
+    await Deno.mkdir(`${dir}/kept`);
+    const denort = `${dir}/no-such-denort`;
+    for (const output of [`${dir}/dist/sub/tiny`, `${dir}/kept/tiny`]) {
+      const argv = [Deno.execPath(), "compile", "--no-check", "--output", output, `${dir}/tiny.ts`];
+      await assert.rejects(
+        () => compileExecutable(argv, { output, denort, cwd: dir }),
+        (e: Error) =>
+          e.name === "EnvironmentError" &&
+          e.message ===
+            `deno compile failed: Could not find denort at '${denort}': No such file or directory (os error 2) (DENORT_BIN is ${denort}: point it to the denort of this deno version)`,
+      );
+    }
+    const left = [];
+    for await (const entry of Deno.readDir(dir)) left.push(entry.name);
+    assert.deepEqual(left.sort(), ["kept", "tiny.ts"], "the directories deno made are removed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

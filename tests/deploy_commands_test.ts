@@ -5,6 +5,8 @@
 import "../tasks/node_warnings.ts";
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
+import { rulesFile } from "../deploy/alerts.ts";
+import { dashboardJson } from "../deploy/dashboard.ts";
 import {
   applyArgv,
   deleteJobArgv,
@@ -16,6 +18,8 @@ import {
   listBySelectorArgv,
   logsArgv,
   logsBySelectorArgv,
+  MONITORING_KINDS,
+  monitoringResourcesArgv,
   OWNED_KINDS,
   podNamesArgv,
   readyzArgv,
@@ -52,6 +56,8 @@ import {
   type Step,
 } from "../tasks/deploy_cluster.ts";
 import { assertFaultLands, verdict } from "../tasks/demo_kind.ts";
+import { runStatic } from "../workers/static_mode.ts";
+import { fakeCluster, task } from "./fake_cluster.ts";
 
 const SEL = "app.kubernetes.io/managed-by=ttg-deploy,app.kubernetes.io/part-of=ttg";
 const RUN_SEL =
@@ -72,6 +78,12 @@ Deno.test("kubectl command lines are exact argv arrays", () => {
     "kubectl",
     "api-resources",
     "--api-group=keda.sh",
+    "--output=name",
+  ]);
+  assert.deepEqual(monitoringResourcesArgv(), [
+    "kubectl",
+    "api-resources",
+    "--api-group=monitoring.coreos.com",
     "--output=name",
   ]);
   assert.deepEqual(rolloutStatusArgv("ttg-redis", "ttg", 300), [
@@ -176,12 +188,20 @@ Deno.test("cleanup deletes only labelled objects in every namespace, then our na
     ["kubectl", "delete", "namespaces", `--selector=${SEL}`, "--ignore-not-found", "--wait=true"],
   ]);
   assert.deepEqual(
-    cleanupCommands({ instance: "demo", keda: true, dryRun: false, keepNamespaces: true }),
+    cleanupCommands({
+      instance: "demo",
+      keda: true,
+      monitoring: true,
+      dryRun: false,
+      keepNamespaces: true,
+    }),
     [
       [
         "kubectl",
         "delete",
-        `scaledjobs.keda.sh,triggerauthentications.keda.sh,${kinds}`,
+        `scaledjobs.keda.sh,scaledobjects.keda.sh,triggerauthentications.keda.sh,${
+          MONITORING_KINDS.join(",")
+        },${kinds}`,
         `--selector=${SEL},app.kubernetes.io/instance=demo`,
         "--all-namespaces",
         "--ignore-not-found",
@@ -223,13 +243,20 @@ Deno.test("cleanup deletes only labelled objects in every namespace, then our na
       workers: { controller: "deployment" as const, idleTimeoutSeconds: 0 },
     },
     { mode: "static" as const },
+    { observability: { prometheusOperator: "servicemonitor" as const } },
+    {
+      backend: "rabbitmq" as const,
+      keda: { enabled: true },
+      observability: { prometheusOperator: "podmonitor" as const },
+    },
+    { mode: "fleet" as const, keda: { enabled: true }, fleet: { submit: true } },
   ];
   for (const props of variants) {
     for (const { object } of setup(props).manifests) {
       if (object.kind === "Namespace") continue;
       const name = resource(object.kind, object.apiVersion);
       assert.ok(
-        [...OWNED_KINDS, ...KEDA_KINDS].includes(name),
+        [...OWNED_KINDS, ...KEDA_KINDS, ...MONITORING_KINDS].includes(name),
         `cleanup does not delete ${name} (${object.kind} ${object.metadata?.name})`,
       );
     }
@@ -336,6 +363,9 @@ Deno.test("deploy steps (Job workers): apply infra, wait for the broker, clear t
       "Service/ttg-redis",
       "StatefulSet/ttg-redis",
       "NetworkPolicy/ttg-broker-ingress",
+      "Deployment/ttg-exporter",
+      "Service/ttg-exporter",
+      "ConfigMap/ttg-grafana-dashboard",
     ],
     ["Job/ttg-submit"],
     ["Job/ttg-worker"],
@@ -407,7 +437,9 @@ Deno.test("--dry-run text shows every step's title, its command and the YAML it 
     text,
     /'--selector=app.kubernetes.io\/managed-by=ttg-deploy,.*component in \(submit,worker,static,report\)'/,
   );
-  assert.equal(text.match(/^kind: /gm)?.length, 7);
+  // Namespace, Secret, Service + StatefulSet, NetworkPolicy, the exporter's Deployment and
+  // Service, the dashboard ConfigMap, the submit Job and the worker Job.
+  assert.equal(text.match(/^kind: /gm)?.length, 10);
 });
 
 Deno.test("parseProgress() reads `ttg status --json` and skips log lines; isDone() and verdict() judge it", () => {
@@ -415,12 +447,20 @@ Deno.test("parseProgress() reads `ttg status --json` and skips log lines; isDone
     '{"time":"…","level":"INFO","message":"connected"}',
     JSON.stringify({
       job_id: "ttg",
-      job: { totalChunks: 100 },
-      stats: { completed: 40, deadLettered: 0, duplicates: 2 },
+      job: { total_chunks: 100 },
+      stats: { completed: 40, dead_lettered: 0, duplicates: 2 },
     }),
   ].join("\n");
   const p = parseProgress(out)!;
   assert.deepEqual(p, { completed: 40, total: 100, deadLettered: 0, duplicates: 2 });
+  const older =
+    '{"job":{"totalChunks":100},"stats":{"completed":7,"deadLettered":1,"duplicates":0}}';
+  assert.deepEqual(parseProgress(older), {
+    completed: 7,
+    total: 100,
+    deadLettered: 1,
+    duplicates: 0,
+  });
   assert.equal(isDone(p), false);
   assert.equal(isDone({ ...p, completed: 99, deadLettered: 1 }), true);
   assert.equal(parseProgress("Error: nope"), undefined);
@@ -451,6 +491,20 @@ Deno.test("flags become props: numbers checked, the image tag defaults to the pr
   const secured = propsFromFlags({ "tls-secret": "broker-tls", "rabbitmq-queue-type": "quorum" });
   assert.equal(secured.tls?.secretName, "broker-tls");
   assert.equal(secured.rabbitmq?.queueType, "quorum");
+  assert.equal(secured.observability, undefined);
+  const observed = propsFromFlags(
+    { "prometheus-operator": "podmonitor", "metrics-port": "9100" },
+    { observability: { grafanaDashboard: false } },
+  );
+  assert.deepEqual(observed.observability, {
+    grafanaDashboard: false,
+    prometheusOperator: "podmonitor",
+    metricsPort: 9100,
+  });
+  assert.throws(
+    () => propsFromFlags({ "metrics-port": "http" }),
+    /"--metrics-port": expected a number/,
+  );
 });
 
 Deno.test("a task's failure is one line: exit 2 for bad input (naming the field and flag), 1 for the environment", () => {
@@ -498,19 +552,8 @@ Deno.test("firstLine() picks the error line of kubectl, deno and docker output; 
     shellQuote(["kubectl", "get", "--selector=a in (b,c)", "it's"]),
     `kubectl get '--selector=a in (b,c)' 'it'\\''s'`,
   );
+  assert.equal(shellQuote(["--jobs", "nightly-*", "v?", "[ab]"]), "--jobs 'nightly-*' 'v?' '[ab]'");
 });
-
-/** Runs a task script as `deno task` would, with a PATH. */
-async function task(script: string, args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(`../tasks/${script}`, import.meta.url).pathname, ...args],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
 
 Deno.test("deno task manifests prints valid YAML: every document a labelled, named object", async () => {
   for (
@@ -521,7 +564,7 @@ Deno.test("deno task manifests prints valid YAML: every document a labelled, nam
   ) {
     const { code, stdout, stderr } = await task("manifests.ts", args);
     assert.equal(code, 0, stderr);
-    assert.equal(stderr, "", "no warnings on stderr");
+    assert.doesNotMatch(stderr, /warning|deprecat/i, "no warnings on stderr");
     const docs = parseAllDocuments(stdout);
     assert.ok(docs.length >= 2);
     for (const doc of docs) {
@@ -540,15 +583,119 @@ Deno.test("deno task manifests --out writes one file per object, in apply order"
     assert.equal(code, 0, stderr);
     const files = [];
     for await (const entry of Deno.readDir(dir)) files.push(entry.name);
+    // No password Secret unless asked for; the others keep their place in the apply order.
     assert.deepEqual(files.sort(), [
       "00-namespace-ttg.yaml",
-      "01-secret-ttg-redis-auth.yaml",
       "02-service-ttg-redis.yaml",
       "03-statefulset-ttg-redis.yaml",
       "04-networkpolicy-ttg-broker-ingress.yaml",
-      "05-job-ttg-submit.yaml",
-      "06-job-ttg-worker.yaml",
+      "05-deployment-ttg-exporter.yaml",
+      "06-service-ttg-exporter.yaml",
+      "07-configmap-ttg-grafana-dashboard.yaml",
+      "08-job-ttg-submit.yaml",
+      "09-job-ttg-worker.yaml",
     ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task manifests --rules prints the rules file, --dashboard the dashboard JSON; --prometheus-operator adds the operator's objects", async () => {
+  const rules = await task("manifests.ts", ["--rules", "--namespace", "sweeps"]);
+  assert.equal(rules.code, 0, rules.stderr);
+  assert.equal(rules.stdout, rulesFile(setup({ namespace: "sweeps" }).config));
+  const dashboard = await task("manifests.ts", ["--dashboard"]);
+  assert.equal(dashboard.code, 0, dashboard.stderr);
+  assert.equal(dashboard.stdout, dashboardJson());
+  const both = await task("manifests.ts", ["--rules", "--dashboard"]);
+  assert.deepEqual([both.code, both.stderr.trim()], [2, "Cannot combine --rules and --dashboard"]);
+  const statics = await task("manifests.ts", ["--mode", "static", "--rules"]);
+  assert.deepEqual([statics.code, statics.stderr.trim()], [
+    2,
+    'Invalid "--rules": static mode has no queue or workers to watch',
+  ]);
+  const operator = await task("manifests.ts", ["--prometheus-operator", "podmonitor"]);
+  assert.equal(operator.code, 0, operator.stderr);
+  const kinds = parseAllDocuments(operator.stdout).map((d) => d.get("kind"));
+  assert.ok(kinds.includes("PodMonitor") && kinds.includes("PrometheusRule"), kinds.join(" "));
+});
+
+Deno.test("deno task manifests leaves the password Secret out unless asked for, and says which it did", async () => {
+  const secretsOf = (yaml: string) =>
+    parseAllDocuments(yaml).map((d) => d.toJS()).filter((o) => o.kind === "Secret");
+  const none = await task("manifests.ts", ["--backend", "redis"]);
+  assert.equal(none.code, 0, none.stderr);
+  assert.deepEqual(secretsOf(none.stdout), []);
+  assert.match(none.stdout, /secretKeyRef:\n\s+key: password\n\s+name: ttg-redis-auth/);
+  assert.equal(
+    none.stderr,
+    'Left out Secret "ttg-redis-auth" (the broker password; keys password): kubectl apply keeps the one in the cluster; for a new broker add --with-secrets, or give the password with --password-file or TTG_BROKER_PASSWORD\n',
+  );
+  // --with-secrets: a new random password every run, which is why it is not the default.
+  const runs = await Promise.all(
+    [1, 2].map(() => task("manifests.ts", ["--backend", "rabbitmq", "--keda", "--with-secrets"])),
+  );
+  const [a, b] = runs.map((r) => secretsOf(r.stdout)[0]);
+  assert.deepEqual(Object.keys(a.stringData).sort(), ["amqp-url", "password", "username"]);
+  assert.notEqual(a.stringData.password, b.stringData.password);
+  assert.match(
+    runs[0]!.stderr,
+    /^Secret "ttg-rabbitmq-auth" holds a new random password: apply it to a new broker only/,
+  );
+  // A given password is the same on every run: its Secret is safe to re-apply, so it is included.
+  const pw = "given-password-0123456789";
+  const fromEnv = await task("manifests.ts", ["--backend", "redis"], { TTG_BROKER_PASSWORD: pw });
+  assert.equal(secretsOf(fromEnv.stdout)[0].stringData.password, pw);
+  assert.equal(
+    fromEnv.stderr,
+    'Secret "ttg-redis-auth" holds the password from TTG_BROKER_PASSWORD\n',
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/pw`, `${pw}\n`);
+    const fromFile = await task("manifests.ts", [
+      "--backend",
+      "redis",
+      "--password-file",
+      `${dir}/pw`,
+    ]);
+    assert.equal(secretsOf(fromFile.stdout)[0].stringData.password, pw);
+    assert.match(fromFile.stderr, /holds the password from --password-file\n$/);
+    const short = await task("manifests.ts", ["--backend", "redis"], {
+      TTG_BROKER_PASSWORD: "hunter2",
+    });
+    assert.deepEqual([short.code, short.stderr], [
+      2,
+      "Invalid TTG_BROKER_PASSWORD: expected a password of 12 to 128 printable characters without spaces, got 7 characters (not shown)\n",
+    ]);
+    const missing = await task("manifests.ts", ["--password-file", `${dir}/none`]);
+    assert.deepEqual([missing.code, missing.stderr], [
+      2,
+      `Invalid "--password-file": cannot read "${dir}/none": the file does not exist\n`,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task manifests --out that writes a Secret lists it in the directory's .gitignore and warns in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/.gitignore`, "notes.txt");
+    const args = ["--backend", "redis", "--with-secrets", "--out", dir];
+    const first = await task("manifests.ts", args);
+    assert.equal(first.code, 0, first.stderr);
+    assert.ok((await Deno.stat(`${dir}/01-secret-ttg-redis-auth.yaml`)).isFile);
+    assert.equal(
+      first.stderr.split("\n").filter((l) => l.startsWith("Warning: ")).join("\n"),
+      `Warning: ${dir}/01-secret-ttg-redis-auth.yaml holds a password in plain text; ${dir}/.gitignore lists it: keep it out of version control`,
+    );
+    await task("manifests.ts", args);
+    assert.equal(
+      await Deno.readTextFile(`${dir}/.gitignore`),
+      "notes.txt\n01-secret-ttg-redis-auth.yaml\n",
+      "listed once, after what was there",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -584,6 +731,16 @@ Deno.test("bad flags exit with code 2 and one line per problem, naming the field
     2,
     'Invalid "tls.secretName": expected unset with mode "static" (static mode has no broker) (--tls-secret)',
   ]);
+  const operator = await task("manifests.ts", [
+    "--prometheus-operator",
+    "prometheus",
+    "--metrics-port",
+    "80",
+  ]);
+  assert.deepEqual([operator.code, operator.stderr.trim().split("\n")], [2, [
+    'Invalid "observability.prometheusOperator": expected one of none, servicemonitor, podmonitor, got "prometheus" (--prometheus-operator)',
+    'Invalid "observability.metricsPort": expected an integer from 1024 to 65535, got 80 (--metrics-port)',
+  ]]);
   const localTls = await task("deploy.ts", ["--target", "local", "--tls-secret", "broker-tls"]);
   assert.equal(localTls.code, 2);
   assert.match(localTls.stderr.trim(), /^Invalid "--tls-secret": .*plain TCP$/);
@@ -656,39 +813,6 @@ function onPath(program: string): boolean {
   }
 }
 
-/** A directory with fake `kubectl`, `kind` and `docker` programs that log their argv and stdin. */
-async function fakeCluster() {
-  const dir = await Deno.makeTempDir();
-  const script = `#!/bin/bash
-printf '%s\\n' "$*" >> "${dir}/calls.log"
-input=$(cat)
-if [ -n "$input" ]; then n=$(ls "${dir}" | grep -c '^stdin-'); printf '%s' "$input" > "${dir}/stdin-$n.yaml"; fi
-case "$(basename "$0") $*" in
-  "kind get clusters") echo ttg ;;
-  "kubectl get --raw /readyz"*) echo ok ;;
-  "kubectl config current-context") echo kind-ttg ;;
-  "kubectl get namespace prod"*) printf '{"kubernetes.io/metadata.name":"prod"}' ;;
-  "kubectl get secret ttg-redis-auth"*) printf '{"password":"%s"}' "$(printf existing-cluster-password | base64)" ;;
-  "kubectl get pods"*) printf 'ttg-worker-1 ttg-worker-0 ttg-worker-2' ;;
-  "kubectl logs job/ttg-report-progress"*)
-    if [ -e "${dir}/progressed" ]; then c=100; else c=40; touch "${dir}/progressed"; fi
-    echo '{"level":"INFO","message":"connected"}'
-    echo '{"job_id":"ttg","job":{"totalChunks":100},"stats":{"completed":'$c',"deadLettered":0,"duplicates":1}}' ;;
-  "kubectl logs job/ttg-report"*) echo "REPORT 100/100 completed" ;;
-esac
-`;
-  for (const name of ["kubectl", "kind", "docker"]) {
-    await Deno.writeTextFile(`${dir}/${name}`, script);
-    await Deno.chmod(`${dir}/${name}`, 0o755);
-  }
-  return {
-    env: { PATH: `${dir}:/usr/bin:/bin` },
-    calls: async () => (await Deno.readTextFile(`${dir}/calls.log`)).trim().split("\n"),
-    stdin: (n: number) => Deno.readTextFile(`${dir}/stdin-${n}.yaml`),
-    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
-  };
-}
-
 Deno.test("with a fake kubectl, deno task deploy runs its steps in order, reusing the password in the cluster's Secret", async () => {
   await using fake = await fakeCluster();
   const { code, stdout, stderr } = await task("deploy.ts", ["--backend", "redis"], fake.env);
@@ -715,6 +839,51 @@ Deno.test("with a fake kubectl, deno task deploy runs its steps in order, reusin
   assert.match(await fake.stdin(2), /name: ttg-worker\n/);
   assert.match(stdout, /==> Wait until redis is ready/);
   assert.match(stdout, /REPORT 100\/100 completed/);
+});
+
+Deno.test("deno task deploy exits 3 when the report shows dead letters, unless --allow-dead-letters", async () => {
+  await using fake = await fakeCluster();
+  await Deno.writeTextFile(
+    `${fake.dir}/report.txt`,
+    [
+      'Job "ttg" (ttg.sweep on redis)',
+      "  parameters 10000/10000 accounted: 9,998 counted, 2 dead-lettered",
+      "  chunks     100 planned, 14 bisected into 28 parts → 112 completed, 2 dead-lettered",
+    ].join("\n") + "\n",
+  );
+  const dead = await task("deploy.ts", ["--backend", "redis"], fake.env);
+  assert.equal(dead.code, 3, dead.stderr);
+  assert.match(dead.stdout, /^ {2}parameters 10000\/10000 accounted: 9,998 counted/m);
+  assert.equal(
+    dead.stderr.trim(),
+    'Job "ttg" finished with 2 dead letters (exit code 3; --allow-dead-letters exits 0): see ttg dlq list --job-id ttg',
+  );
+  const allowed = await task("deploy.ts", ["--backend", "redis", "--allow-dead-letters"], fake.env);
+  assert.deepEqual([allowed.code, allowed.stderr.trim()], [0, ""]);
+  await Deno.writeTextFile(
+    `${fake.dir}/report.txt`,
+    "  chunks     100 planned → 100 completed, 0 dead-lettered\n",
+  );
+  assert.equal((await task("deploy.ts", ["--backend", "redis"], fake.env)).code, 0);
+});
+
+Deno.test("deno task deploy --mode static prints the combined total of the pods' shares", async () => {
+  await using fake = await fakeCluster();
+  const shares = await Promise.all([0, 1, 2, 3].map((i) => runStatic(10_000, 4, i)));
+  await Deno.writeTextFile(
+    `${fake.dir}/shares.txt`,
+    shares.map((s) => `[pod/ttg-static-${s.index}-x/static] ${JSON.stringify(s)}\n`).join(""),
+  );
+  const { code, stdout, stderr } = await task(
+    "deploy.ts",
+    ["--mode", "static", "--workers", "4"],
+    fake.env,
+  );
+  assert.equal(code, 0, stderr);
+  assert.match(
+    stdout,
+    /^Total: 4\/4 pods, 10000 parameters, sum 5000355\.000000, count 10000, min 0\.410000, max 999\.980000, avg 500\.035500$/m,
+  );
 });
 
 Deno.test("deploy into a namespace that exists and is not ours neither generates nor labels it", async () => {
@@ -787,6 +956,7 @@ Deno.test("with a fake kubectl, cleanup deletes by label in every namespace, the
   assert.equal(code, 0, stderr);
   assert.deepEqual((await fake.calls()).slice(1), [
     "api-resources --api-group=keda.sh --output=name",
+    "api-resources --api-group=monitoring.coreos.com --output=name",
     `delete ${
       OWNED_KINDS.join(",")
     } --selector=${SEL} --all-namespaces --ignore-not-found --wait=true`,
@@ -820,5 +990,9 @@ Deno.test("every deno task script prints its usage for --help and exits 0", asyn
     const { code, stdout, stderr } = await task(script, ["--help"]);
     assert.equal(code, 0, `${script}: ${stderr}`);
     assert.match(stdout, /^Usage: deno task /, script);
+  }
+  const { stdout } = await task("manifests.ts", ["--help"]);
+  for (const flag of ["--rules", "--dashboard", "--prometheus-operator", "--metrics-port"]) {
+    assert.ok(stdout.includes(flag), `manifests --help names ${flag}`);
   }
 });

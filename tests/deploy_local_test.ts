@@ -10,6 +10,7 @@ import type { DeploymentProps } from "../deploy/config.ts";
 import { synth } from "../deploy/synth.ts";
 import { localSecretOverrides, planLocal } from "../tasks/deploy_local.ts";
 import { listening, ttg } from "./helpers.ts";
+import { computeRange } from "../jobs/sweep.ts";
 
 const ENTRY = ["deno", "run", "-A", "workers/cli.ts"];
 
@@ -54,6 +55,24 @@ Deno.test("the explicit override map gives the local brokers' real credentials: 
   });
 });
 
+Deno.test("locally each worker serves its metrics on a port of its own, and the exporter is not run", () => {
+  let next = 20_000;
+  const plan = planLocal(setup({ backend: "redis", workers: { count: 3 } }), "deno", () => next++);
+  assert.deepEqual(plan.workers.map((p) => p.env.TTG_METRICS_PORT), ["20000", "20001", "20002"]);
+  const all = [...plan.submit, ...plan.workers, ...plan.report];
+  assert.ok(
+    !all.some((p) => p.argv.includes("exporter")),
+    "the exporter is infra, like the broker",
+  );
+  assert.ok(all.every((p) => p.role === "worker" || !("TTG_METRICS_PORT" in p.env)));
+  const generated = localPlan(setup().manifests, { entrypoint: ENTRY });
+  assert.equal(
+    generated.workers[0]!.env.TTG_METRICS_PORT,
+    "9464",
+    "without the option, the generated port",
+  );
+});
+
 Deno.test("static mode locally: the Job controller's JOB_COMPLETION_INDEX is set per index, and nothing is submitted", () => {
   const plan = localPlan(setup({ mode: "static", workers: { count: 3 } }).manifests, {
     entrypoint: ENTRY,
@@ -89,7 +108,7 @@ function fileExists(path: string): boolean {
 
 const redisUp = await listening(6379);
 const rabbitUp = await listening(5672);
-const rabbitBroker = fileExists("../brokers/rabbitmq.ts");
+const rabbitBroker = fileExists("../brokers/rabbitmq/rabbitmq.ts");
 
 async function deployLocal(args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -129,7 +148,7 @@ async function e2e(backend: "redis" | "rabbitmq") {
     const first = await deployLocal([...flags, "--idle-timeout", "1", "--work-ms", "0"]);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /\[ttg-submit-0\] Submitted job ".*": 30 chunks/);
-    assert.match(first.stdout, /chunks\s+30\/30 completed, 0 dead-lettered/);
+    assert.match(first.stdout, /chunks\s+30 planned → 30 completed, 0 dead-lettered/);
     for (const pod of ["ttg-worker-0", "ttg-worker-1", "ttg-worker-2"]) {
       assert.match(
         first.stderr + first.stdout,
@@ -169,7 +188,7 @@ Deno.test({
 Deno.test({
   name: `deploy --target local runs the generated containers against the local RabbitMQ${
     !rabbitBroker
-      ? " (ignored: brokers/rabbitmq.ts is not written yet)"
+      ? " (ignored: brokers/rabbitmq/rabbitmq.ts is not written yet)"
       : rabbitUp
       ? ""
       : " (ignored: no RabbitMQ on 127.0.0.1:5672)"
@@ -188,9 +207,14 @@ Deno.test("deploy --target local --mode static: each index computes its own shar
     "1001",
   ]);
   assert.equal(code, 0, stderr);
-  const shares = stdout.trim().split("\n").map((line) =>
-    JSON.parse(line.replace(/^\[ttg-static-\d\] /, ""))
-  );
+  const lines = stdout.trim().split("\n");
+  const total = lines.pop();
+  const shares = lines.map((line) => JSON.parse(line.replace(/^\[ttg-static-\d\] /, "")));
   assert.deepEqual(shares.map((s) => s.index).sort(), [0, 1, 2, 3]);
   assert.equal(shares.reduce((n, s) => n + s.result.count, 0), 1001);
+  const sum = computeRange(0, 1001).sum.toFixed(6);
+  assert.match(
+    total ?? "",
+    new RegExp(`^Total: 4/4 pods, 1001 parameters, sum ${sum}, count 1001,`),
+  );
 });

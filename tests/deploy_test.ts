@@ -8,15 +8,20 @@ import "../tasks/node_warnings.ts";
 import assert from "node:assert/strict";
 import { parse, parseAllDocuments } from "yaml";
 import type { IContainer, IEnvVar, IPodSpec } from "kubernetes-models/v1";
-import { DEFAULT_KEY_PREFIX, jobKeyBase, streamKey } from "../brokers/redis_codec.ts";
-import { GROUP as REDIS_GROUP } from "../brokers/redis_scripts.ts";
-import { jobNames } from "../brokers/rabbitmq_topology.ts";
+import {
+  DEFAULT_KEY_PREFIX,
+  GROUP as REDIS_GROUP,
+  jobKeyBase,
+  streamKey,
+} from "../brokers/redis/codec.ts";
+import { jobNames } from "../brokers/rabbitmq/topology.ts";
 import {
   brokerNames,
   type DeploymentProps,
   randomPassword,
   resolveConfig,
 } from "../deploy/config.ts";
+import { DASHBOARD_FILE } from "../deploy/dashboard.ts";
 import { ScaledJob } from "../deploy/keda.ts";
 import { kindCluster } from "../deploy/kind.ts";
 import { LABEL, ownedSelector } from "../deploy/labels.ts";
@@ -34,6 +39,7 @@ import {
   toYaml,
 } from "../deploy/synth.ts";
 import { resolveSettings } from "../workers/settings.ts";
+import { assertGolden } from "./helpers.ts";
 
 const SECRET = "golden-not-a-real-secret-0001";
 
@@ -60,6 +66,33 @@ const VARIANTS: Readonly<Record<string, DeploymentProps>> = {
     rabbitmq: { queueType: "quorum" },
     keda: { enabled: true },
   },
+  "redis-servicemonitor": {
+    backend: "redis",
+    observability: {
+      prometheusOperator: "servicemonitor",
+      monitorLabels: { release: "kube-prometheus-stack" },
+    },
+  },
+  "redis-dashboard": { backend: "redis", dashboard: { enabled: true, allowActions: true } },
+  "redis-fleet": { backend: "redis", mode: "fleet" },
+  "rabbitmq-fleet-keda": {
+    backend: "rabbitmq",
+    mode: "fleet",
+    fleet: { jobs: "nightly-*", submit: true },
+    job: { id: "nightly-1" },
+    keda: { enabled: true, maxReplicas: 20 },
+    observability: { prometheusOperator: "servicemonitor" },
+  },
+  "rabbitmq-podmonitor-keda": {
+    backend: "rabbitmq",
+    keda: { enabled: true },
+    observability: {
+      prometheusOperator: "podmonitor",
+      metricsPort: 9100,
+      dashboardNamespace: "monitoring",
+      alerts: { runbookUrl: "https://runbooks.example.com/ttg", stuckMinutes: 30 },
+    },
+  },
 };
 
 function setup(props: DeploymentProps = {}) {
@@ -83,20 +116,31 @@ function ttgContainers(object: Record<string, any>): IContainer[] {
 
 const GOLDEN = new URL("./golden/", import.meta.url);
 
+/**
+ * The YAML of a variant for its golden file. The dashboard's JSON is the same in every variant
+ * and has a golden file of its own (deploy/grafana/ttg-dashboard.json, checked in
+ * tests/dashboard_test.ts), so here the ConfigMap names that file in its place.
+ */
+function goldenYaml(objects: readonly KubeObject[]): string {
+  return toYaml(
+    objects.map((object) =>
+      object.kind === "ConfigMap" && object.metadata?.labels?.grafana_dashboard === "1"
+        ? {
+          ...plain(object),
+          data: { [DASHBOARD_FILE]: `<the content of deploy/grafana/${DASHBOARD_FILE}>` },
+        } as unknown as KubeObject
+        : object
+    ),
+  );
+}
+
 Deno.test("generated YAML matches the golden files (UPDATE_GOLDEN=1 rewrites them)", async (t) => {
   const cases: [string, string][] = Object.entries(VARIANTS).map((
     [name, props],
-  ) => [name, toYaml(setup(props).objects)]);
+  ) => [name, goldenYaml(setup(props).objects)]);
   cases.push(["kind-cluster", toYaml([{ ...kindCluster(), validate() {} } as KubeObject])]);
   for (const [name, yaml] of cases) {
-    await t.step(name, async () => {
-      const file = new URL(`${name}.yaml`, GOLDEN);
-      if (Deno.env.get("UPDATE_GOLDEN") === "1") {
-        await Deno.mkdir(GOLDEN, { recursive: true });
-        await Deno.writeTextFile(file, yaml);
-      }
-      assert.equal(yaml, await Deno.readTextFile(file), `tests/golden/${name}.yaml is out of date`);
-    });
+    await t.step(name, () => assertGolden(new URL(`${name}.yaml`, GOLDEN), yaml));
   }
 });
 
@@ -129,7 +173,7 @@ Deno.test("resolveConfig() fills documented defaults from empty props", () => {
     cpuRequest: "100m",
     cpuLimit: "500m",
     memoryRequest: "128Mi",
-    memoryLimit: "256Mi",
+    memoryLimit: "192Mi",
   });
   assert.equal(config.redis.storage, "1Gi");
   assert.equal(config.rabbitmq.storage, "2Gi");
@@ -155,7 +199,7 @@ Deno.test("a bad config value is a problem naming its field", () => {
     [
       { workers: { resources: { memoryRequest: "2Gi" } } },
       "workers.resources.memoryRequest",
-      /at most the limit "256Mi"/,
+      /at most the limit "192Mi"/,
     ],
     [{ redis: { storage: "1 GB" } }, "redis.storage", /quantity/],
     [
@@ -339,6 +383,8 @@ Deno.test("ttg pods run as UID 65532, read-only root, no capabilities, RuntimeDe
 
 const ROLE_COMMAND: Record<string, string> = {
   worker: "worker",
+  exporter: "exporter",
+  dashboard: "dashboard",
   submit: "submit",
   static: "static",
   report: "results",
@@ -367,7 +413,7 @@ Deno.test("POD_NAME and NODE_NAME come from the downward API in every ttg contai
 
 Deno.test("runtimeClassName is set only when configured", () => {
   const withRuntime = setup(VARIANTS["rabbitmq-queue-deployment"]).data.find((o) =>
-    o.kind === "Deployment"
+    o.kind === "Deployment" && o.metadata.name === "ttg-worker"
   )!;
   assert.equal(podSpecs(withRuntime)[0]!.runtimeClassName, "gvisor");
   const without = setup({}).data.find((o) => o.metadata.name === "ttg-worker")!;
@@ -530,7 +576,7 @@ Deno.test("queue workers: a work-queue Job (parallelism, no completions, backoff
   ]);
   assert.ok(pods.every((p) => p.spec.restartPolicy === "Never"));
   const deployment = setup(VARIANTS["rabbitmq-queue-deployment"]).data.find((o) =>
-    o.kind === "Deployment"
+    o.kind === "Deployment" && o.metadata.name === "ttg-worker"
   )!;
   assert.equal(deployment.spec.replicas, 3);
   assert.equal(
@@ -647,7 +693,9 @@ Deno.test("TLS: the broker speaks TLS only with the given Secret; TTG pods mount
 
   // Without TLS nothing of it is generated; static mode has no broker to secure.
   const plainRabbit = setup({ backend: "rabbitmq" }).data;
-  assert.ok(!plainRabbit.some((o) => o.kind === "ConfigMap"));
+  assert.ok(
+    !plainRabbit.some((o) => o.kind === "ConfigMap" && o.metadata.name === "ttg-rabbitmq-tls"),
+  );
   assert.ok(!JSON.stringify(plainRabbit).includes("TLS"));
   const { problems } = resolveConfig({ mode: "static", tls: { secretName: "broker-tls" } });
   assert.deepEqual(problems.map((p) => p.field), ["tls.secretName"]);
@@ -726,7 +774,9 @@ Deno.test("the manifests hold infra, submit and workers; report and progress Job
     synthesized.manifests.filter((m) => stages.includes(m.stage)).map((m) =>
       `${m.object.kind}/${m.object.metadata?.name}`
     );
-  assert.deepEqual(stageObjects(synthesized, MANIFEST_STAGES).length, 7);
+  // Namespace, Secret, Service + StatefulSet (Redis), NetworkPolicy, Deployment + Service
+  // (exporter), dashboard ConfigMap, submit Job, worker Job.
+  assert.deepEqual(stageObjects(synthesized, MANIFEST_STAGES).length, 10);
   assert.deepEqual(kinds(["report", "progress"]), ["Job/ttg-report", "Job/ttg-report-progress"]);
 });
 

@@ -49,7 +49,7 @@ export function spawnTtg(
 
 /** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. */
 export async function until<T>(
-  check: () => Promise<T | undefined>,
+  check: () => Promise<T | undefined> | T | undefined,
   timeoutMs: number,
   what: string,
 ): Promise<T> {
@@ -104,12 +104,7 @@ export function ttgEntrypoint(): string[] {
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+export { freePort } from "../tasks/deploy_local.ts";
 
 /** Whether something accepts connections on 127.0.0.1:`port`. */
 export async function listening(port: number): Promise<boolean> {
@@ -151,4 +146,17 @@ export async function assertReadsLegacyJob(
   const counters = JSON.parse(status.stdout);
   assert.equal(counters.stats.completed, 10, status.stdout);
   assert.equal(counters.stats.duplicates, 0, status.stdout);
+}
+
+/**
+ * Asserts that `text` is the content of the golden file `file`; with `UPDATE_GOLDEN=1` it
+ * rewrites the file first (review the diff).
+ */
+export async function assertGolden(file: URL, text: string): Promise<void> {
+  if (Deno.env.get("UPDATE_GOLDEN") === "1") {
+    await Deno.mkdir(new URL(".", file), { recursive: true });
+    await Deno.writeTextFile(file, text);
+  }
+  const path = file.pathname.slice(new URL("../", import.meta.url).pathname.length);
+  assert.equal(text, await Deno.readTextFile(file), `${path} is out of date`);
 }

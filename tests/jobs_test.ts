@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { defineJob, isUnrecoverable, unrecoverable } from "../jobs/define_job.ts";
 import { loadJob } from "../jobs/load.ts";
-import { planSweep } from "../jobs/plan.ts";
+import { planSweep } from "../workers/plan.ts";
 import { combineSweep, computeRange, sweepValue } from "../jobs/sweep.ts";
-import { bisect } from "../workers/bisect.ts";
+import { bisect } from "../brokers/policy.ts";
 import { staticShare } from "../workers/static_mode.ts";
 
 Deno.test("ttg.sweep reproduces the predecessor: 10,000 parameters sum to 5000355.0", () => {
@@ -11,7 +11,7 @@ Deno.test("ttg.sweep reproduces the predecessor: 10,000 parameters sum to 500035
   assert.equal(sweepValue(1234), ((1234 * 7 + 13) % 1000) + 0.34);
   const chunks = planSweep({ jobId: "j", params: 10_000, chunkSize: 100 }).tasks;
   const total = combineSweep(chunks.map((t) => computeRange(t.start, t.end)));
-  assert.ok(Math.abs(total.sum - 5000355.0) < 1e-6, `sum ${total.sum}`);
+  assert.equal(total.sum, 5000355, "the correctly rounded sum");
   assert.equal(total.count, 10_000);
   assert.equal(total.min, computeRange(0, 10_000).min);
   assert.equal(total.max, computeRange(0, 10_000).max);
@@ -70,4 +70,28 @@ Deno.test("loadJob() loads a module's default job and names the file when it can
     /its default export is not a job/,
   );
   assert.equal((await loadJob()).job.name, "ttg.sweep");
+});
+
+Deno.test("loadJob() names the line and column of a job module's syntax error, or of what it threw", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ttg-test-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/syntax.ts`,
+      'export default {\n  name: "x",\n  run() { return 1 +; },\n};\n',
+    );
+    await Deno.writeTextFile(`${dir}/throws.ts`, 'const a = 1;\nthrow new Error("no config");\n');
+    await assert.rejects(
+      () => loadJob(`${dir}/syntax.ts`),
+      (e: Error) =>
+        e.message ===
+          `Cannot load job "${dir}/syntax.ts": SyntaxError: Expression expected at ${dir}/syntax.ts:3:21`,
+    );
+    await assert.rejects(
+      () => loadJob(`${dir}/throws.ts`),
+      (e: Error) =>
+        e.message === `Cannot load job "${dir}/throws.ts": no config at ${dir}/throws.ts:2:7`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -17,17 +17,12 @@ import {
   ttgEntrypoint,
   waitUntilListening,
 } from "./helpers.ts";
+import { PrivateRabbitNode, whyNoPrivateNode } from "./rabbitmq_node.ts";
 import { assertSweepNeedsCa, makeCertificates } from "./tls_certs.ts";
 
-const SERVER_SCRIPT = "/usr/lib/rabbitmq/bin/rabbitmq-server";
-
 function whyNotUsable(): string | undefined {
-  try {
-    Deno.statSync(SERVER_SCRIPT);
-  } catch {
-    return `${SERVER_SCRIPT} is not installed`;
-  }
-  if (Deno.uid() !== 0) return "a private RabbitMQ node needs root here (the server scripts)";
+  const why = whyNoPrivateNode();
+  if (why) return why;
   try {
     Deno.statSync("/usr/bin/openssl");
   } catch {
@@ -39,68 +34,12 @@ function whyNotUsable(): string | undefined {
 const notUsable = whyNotUsable();
 if (notUsable) console.log(`rabbitmq TLS tests skipped: ${notUsable}`);
 
-/** A RabbitMQ node of its own (name, directories, cookie, ports), stopped and removed by stop(). */
-class PrivateRabbitNode {
-  readonly #child: Deno.ChildProcess;
-  readonly #dir: string;
-
-  private constructor(child: Deno.ChildProcess, dir: string) {
-    this.#child = child;
-    this.#dir = dir;
-  }
-
-  /** Starts a node with `conf` as its rabbitmq.conf; resolves once `port` accepts connections. */
-  static async start(dir: string, conf: string, port: number): Promise<PrivateRabbitNode> {
-    await Deno.writeTextFile(`${dir}/rabbitmq.conf`, conf);
-    await Deno.writeTextFile(`${dir}/enabled_plugins`, "[rabbitmq_management].\n");
-    const child = new Deno.Command(SERVER_SCRIPT, {
-      env: {
-        HOME: dir,
-        RABBITMQ_NODENAME: `ttg-tls-${crypto.randomUUID().slice(0, 8)}@localhost`,
-        RABBITMQ_DIST_PORT: String(freePort()),
-        RABBITMQ_CONFIG_FILE: `${dir}/rabbitmq.conf`,
-        RABBITMQ_ADVANCED_CONFIG_FILE: `${dir}/advanced.config`,
-        RABBITMQ_MNESIA_BASE: `${dir}/mnesia`,
-        RABBITMQ_LOG_BASE: `${dir}/log`,
-        RABBITMQ_ENABLED_PLUGINS_FILE: `${dir}/enabled_plugins`,
-        RABBITMQ_PID_FILE: `${dir}/rabbitmq.pid`,
-      },
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const node = new PrivateRabbitNode(child, dir);
-    try {
-      await waitUntilListening(port);
-    } catch (error) {
-      await node.stop();
-      throw error;
-    }
-    return node;
-  }
-
-  /** SIGTERM (the script stops the node), then SIGKILL of the VM if it has not stopped in 30 s. */
-  async stop(): Promise<void> {
-    this.#child.kill("SIGTERM");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stopped = await Promise.race([
-      this.#child.status.then(() => true),
-      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 30_000)),
-    ]);
-    clearTimeout(timer);
-    if (!stopped) {
-      const pid = Number(await Deno.readTextFile(`${this.#dir}/rabbitmq.pid`).catch(() => ""));
-      if (pid > 0) Deno.kill(pid, "SIGKILL");
-      this.#child.kill("SIGKILL");
-      await this.#child.status;
-    }
-  }
-}
-
 Deno.test({
   name:
     "rabbitmq over TLS: the generated listener config (AMQP and management), ttg run over amqps://, and a deployment's containers with their generated env",
   ignore: notUsable !== undefined,
+  sanitizeOps: true,
+  sanitizeResources: true,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "ttg-rabbitmq-tls-" });
     // The Secret's keys, as cert-manager names them.
@@ -124,7 +63,12 @@ Deno.test({
       .replace("listeners.ssl.default = 5671", `listeners.ssl.default = ${port}`)
       .replace("management.ssl.port = 15671", `management.ssl.port = ${managementPort}`);
     const plainManagementFree = !(await listening(15672));
-    const node = await PrivateRabbitNode.start(dir, conf, port);
+    const node = await PrivateRabbitNode.start({
+      dir,
+      conf,
+      port,
+      plugins: ["rabbitmq_management"],
+    });
     try {
       // The management API answers over HTTPS, verified with the CA; no plain HTTP listener.
       await waitUntilListening(managementPort);
@@ -166,7 +110,7 @@ Deno.test({
         assert.equal(p.env.TTG_RABBITMQ_QUEUE_TYPE, "quorum", p.name);
       }
       const k8sReport = await runGeneratedContainers(plan, local);
-      assert.match(k8sReport, /chunks +20\/20 completed, 0 dead-lettered/);
+      assert.match(k8sReport, /chunks +20 planned → 20 completed, 0 dead-lettered/);
     } finally {
       await node.stop();
       await Deno.remove(dir, { recursive: true });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "../brokers/errors.ts";
+import { ConfigError } from "../errors.ts";
 import { resolveSettings } from "../workers/settings.ts";
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
@@ -194,4 +194,141 @@ Deno.test("settings: the RabbitMQ queue type is classic unless quorum is asked f
     () => resolveSettings({ rabbitmqQueueType: "stream" }, rabbit({})),
     /^ConfigError: Invalid --rabbitmq-queue-type "stream": expected one of classic, quorum$/,
   );
+});
+
+Deno.test("settings: with no backend named, the broker URL's scheme chooses it; a named one that disagrees names both", () => {
+  const backend = (flags: Record<string, string>, vars: Record<string, string> = {}) =>
+    resolveSettings(flags, env(vars)).backend;
+  assert.equal(backend({ brokerUrl: "redis://127.0.0.1:1" }), "redis");
+  assert.equal(backend({ brokerUrl: "rediss://cache:6380" }), "redis");
+  assert.equal(backend({ brokerUrl: "amqp://u:p@mq:5672" }), "rabbitmq");
+  assert.equal(backend({ brokerUrl: "amqps://u:p@mq" }), "rabbitmq");
+  assert.equal(backend({}, { TTG_BROKER_URL: "rediss://cache:6380" }), "redis");
+  assert.equal(backend({}, { REDIS_URL: "redis://cache:6379" }), "redis");
+  assert.equal(backend({}, { AMQP_URL: "amqp://u:p@mq" }), "rabbitmq");
+  assert.equal(backend({}, { RABBITMQ_URL: "amqp://u:p@mq" }), "rabbitmq");
+  assert.equal(backend({}, {}), "sqlite");
+  // A backend that is named wins over the other backends' variables, and agrees with its URL.
+  const both = { REDIS_URL: "redis://cache:6379", AMQP_URL: "amqp://u:p@mq" };
+  assert.equal(backend({ backend: "redis" }, both), "redis");
+  assert.equal(backend({}, { ...both, QUEUE_BACKEND: "rabbitmq" }), "rabbitmq");
+  assert.equal(
+    resolveSettings({ backend: "redis", brokerUrl: "redis://cache:1" }, env({})).brokerUrl,
+    "redis://cache:1",
+  );
+  const fails = (flags: Record<string, string>, vars: Record<string, string>, message: string) =>
+    assert.throws(
+      () => resolveSettings(flags, env(vars)),
+      (e: unknown) => e instanceof ConfigError && e.message === message,
+      message,
+    );
+  fails(
+    { backend: "sqlite", brokerUrl: "redis://127.0.0.1:1" },
+    {},
+    'Invalid --broker-url "redis://127.0.0.1:1": a redis:// URL is for backend redis, but --backend is "sqlite"',
+  );
+  fails(
+    { brokerUrl: "redis://u:pw@cache:6379" },
+    { TTG_BACKEND: "rabbitmq" },
+    'Invalid --broker-url "redis://u:***@cache:6379": a redis:// URL is for backend redis, but TTG_BACKEND is "rabbitmq"',
+  );
+  fails(
+    { backend: "redis" },
+    { TTG_BROKER_URL: "amqps://u:p@mq" },
+    'Invalid TTG_BROKER_URL "amqps://u:***@mq": an amqps:// URL is for backend rabbitmq, but --backend is "redis"',
+  );
+  fails(
+    { backend: "sqlite", brokerUrl: "nonsense" },
+    {},
+    'Invalid --broker-url "nonsense": --backend "sqlite" takes no broker URL',
+  );
+  fails(
+    { brokerUrl: "http://x" },
+    {},
+    'Invalid --broker-url "http://x": expected a URL starting with redis://, rediss://, amqp:// or amqps://',
+  );
+  fails(
+    {},
+    both,
+    "Missing --backend: REDIS_URL and AMQP_URL are both set, so the URL cannot choose the broker",
+  );
+});
+
+Deno.test("settings: --args and TTG_ARGS give the job's arguments, a JSON object; anything else is one line", () => {
+  assert.deepEqual(resolveSettings({}, env({})).args, {});
+  assert.deepEqual(resolveSettings({ args: '{"bad": true, "n": [1, 2]}' }, env({})).args, {
+    bad: true,
+    n: [1, 2],
+  });
+  assert.deepEqual(
+    resolveSettings({}, env({ TTG_ARGS: '{\n  "threshold": 0.5\n}' })).args,
+    { threshold: 0.5 },
+  );
+  assert.deepEqual(
+    resolveSettings({ args: '{"a": 1}' }, env({ TTG_ARGS: '{"b": 2}' })).args,
+    { a: 1 },
+    "the flag wins",
+  );
+  const fails = (flags: Record<string, string>, vars: Record<string, string>, message: string) =>
+    assert.throws(
+      () => resolveSettings(flags, env(vars)),
+      (e: unknown) => e instanceof ConfigError && e.message === message,
+      message,
+    );
+  const expected = 'expected a JSON object such as {"bad": true}';
+  fails({ args: "[1, 2]" }, {}, `Invalid --args "[1, 2]": ${expected}, got an array`);
+  fails({ args: "null" }, {}, `Invalid --args "null": ${expected}, got null`);
+  fails({}, { TTG_ARGS: "42" }, `Invalid TTG_ARGS "42": ${expected}, got number`);
+  fails(
+    { args: "{bad: true}" },
+    {},
+    `Invalid --args "{bad: true}": ${expected}, got invalid JSON (Expected property name or '}' in JSON at position 1 (line 1 column 2))`,
+  );
+  fails(
+    {},
+    { TTG_ARGS: '{\n  "work_ms": 5\n}' },
+    `Invalid TTG_ARGS "{ "work_ms": 5 }": ${expected}, without "work_ms" (set it with --work-ms)`,
+  );
+});
+
+Deno.test("settings: --cmd is a shell command line, or with a JSON array the argv itself; --reduce, --cmd-env, --cmd-sandbox", () => {
+  const shell = resolveSettings({ cmd: "python3 sim.py --fast" }, env({}));
+  assert.deepEqual(shell.command, ["/bin/sh", "-c", "python3 sim.py --fast"]);
+  assert.equal(shell.reduce, "sum");
+  const exact = resolveSettings(
+    {},
+    env({
+      TTG_CMD: '["python3", "/app/sim.py"]',
+      TTG_REDUCE: "concat",
+      TTG_CMD_ENV: "HOME, OMP_NUM_THREADS",
+      TTG_CMD_SANDBOX: "true",
+    }),
+  );
+  assert.deepEqual(exact.command, ["python3", "/app/sim.py"]);
+  assert.equal(exact.reduce, "concat");
+  assert.deepEqual(exact.commandEnv, ["HOME", "OMP_NUM_THREADS"]);
+  assert.equal(exact.commandSandbox, true);
+  assert.deepEqual(resolveSettings({}, env({})).command, []);
+  const bad: [Record<string, string>, Record<string, string>, RegExp][] = [
+    [
+      { cmd: '["python3", 3]' },
+      {},
+      /^Invalid --cmd "\["python3", 3\]": expected a command line, or a JSON array of strings/,
+    ],
+    [{}, { TTG_CMD: "[]" }, /^Invalid TTG_CMD "\[\]"/],
+    [{ reduce: "avg" }, {}, /^Invalid --reduce "avg": expected one of sum, concat, count$/],
+    [{ cmdEnv: "A,B-C" }, {}, /^Invalid --cmd-env "A,B-C": expected environment variable names/],
+    [
+      { cmd: "sim", job: "./job.ts" },
+      {},
+      /a job is a module \(--job\) or a command \(--cmd\), not both/,
+    ],
+  ];
+  for (const [flags, vars, message] of bad) {
+    assert.throws(() => resolveSettings(flags, env(vars)), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, message);
+      return true;
+    });
+  }
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { insertRawTask, openSqliteBroker } from "../brokers/sqlite.ts";
-import { BrokerError } from "../brokers/errors.ts";
+import { countJobRows, insertRawTask, openSqliteBroker } from "../brokers/sqlite/sqlite.ts";
+import { BrokerError } from "../errors.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
 
 /** Removes a database file with its WAL and shared-memory files. */
@@ -19,11 +19,19 @@ function tempDatabase(): Promise<string> {
 
 runBrokerConformance({
   name: "sqlite",
+  skip: {
+    restart: "SQLite has no server to kill: the database is a file each process opens",
+    legacy: "the predecessor had no SQLite backend",
+  },
   setup: async () => {
     const path = await tempDatabase();
     return {
       open: (options) => openSqliteBroker({ ...options, path }),
       injectRaw: (jobId, raw) => insertRawTask(path, jobId, raw),
+      traces: async (jobId) => {
+        const rows = await countJobRows(path, jobId);
+        return rows > 0 ? [`${rows} rows`] : [];
+      },
       cleanup: () => removeDatabase(path),
     };
   },
@@ -43,31 +51,6 @@ Deno.test("sqlite: a :memory: broker works in process and is private to its hand
   assert.deepEqual(outcomes, ["stored", "stored", "stored"]);
   assert.equal((await broker.stats("mem")).completed, 3);
   assert.equal((await other.stats("mem")).completed, 0);
-});
-
-Deno.test("sqlite: one ack batch holding two deliveries of a chunk stores one and counts one duplicate", async () => {
-  await using broker = await openSqliteBroker({ path: ":memory:" });
-  const [task] = makeTasks("twice", 1);
-  await broker.publish([task!, task!]);
-  const deliveries = await broker.pull({ jobId: "twice", max: 2, waitMs: 0 });
-  assert.equal(deliveries.length, 2);
-  const outcomes = await broker.ack(deliveries.map((delivery, i) => ({
-    delivery,
-    result: { value: i, params: 10, workerId: `w${i}`, durationMs: 0, completedAt: "" },
-  })));
-  assert.deepEqual(outcomes, ["stored", "duplicate"]);
-  const results = await broker.results("twice");
-  assert.deepEqual(results.map((r) => [r.value, r.workerId]), [[0, "w0"]]);
-  const stats = await broker.stats("twice");
-  assert.equal(stats.completed, 1);
-  assert.equal(stats.duplicates, 1);
-});
-
-Deno.test("sqlite: closing the broker ends a waiting pull with CLOSED", async () => {
-  const broker = await openSqliteBroker({ path: ":memory:" });
-  const waiting = broker.pull({ jobId: "idle", max: 1, waitMs: 10_000 });
-  setTimeout(() => void broker.close(), 50);
-  await assert.rejects(waiting, (e: unknown) => e instanceof BrokerError && e.code === "CLOSED");
 });
 
 Deno.test("sqlite: a file database creates its directory and keeps its queue across reopen", async () => {
@@ -110,7 +93,7 @@ Deno.test("sqlite: a write lock held past busyTimeoutMs fails with UNAVAILABLE",
 
 /** A worker process: registers as a consumer, then pulls and acks until the queue stays empty. */
 function workerScript(path: string, jobId: string, consumerId: string): string {
-  const module = new URL("../brokers/sqlite.ts", import.meta.url).href;
+  const module = new URL("../brokers/sqlite/sqlite.ts", import.meta.url).href;
   return `
     import { openSqliteBroker } from ${JSON.stringify(module)};
     const broker = await openSqliteBroker({ path: ${JSON.stringify(path)}, consumerId: ${
@@ -189,5 +172,110 @@ Deno.test("sqlite: a file that holds another application's tables is refused, an
     assert.equal(mode?.journal_mode, "delete", "its journal mode was changed");
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The tables of a version-1 database (what TTG 0.1.0 created), to test the upgrade. */
+const SCHEMA_V1 = `
+CREATE TABLE IF NOT EXISTS jobs (
+  job_id TEXT PRIMARY KEY,
+  record TEXT NOT NULL
+) WITHOUT ROWID;
+-- AUTOINCREMENT: a row id (the delivery receipt) is never reused, so a stale receipt with an
+-- old epoch can never match a newer row.
+CREATE TABLE IF NOT EXISTS tasks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL,
+  chunk_id TEXT,
+  payload TEXT NOT NULL,
+  priority INTEGER NOT NULL DEFAULT 0,
+  enqueued_ms INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'leased')),
+  available_at INTEGER NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  epoch INTEGER NOT NULL DEFAULT 0,
+  consumer TEXT,
+  lease_until INTEGER,
+  history TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS tasks_claim ON tasks (job_id, priority, enqueued_ms)
+  WHERE state = 'ready';
+CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (job_id, lease_until)
+  WHERE state = 'leased';
+CREATE TABLE IF NOT EXISTS results (
+  job_id TEXT NOT NULL,
+  chunk_id TEXT NOT NULL,
+  value TEXT NOT NULL,
+  params INTEGER NOT NULL,
+  worker_id TEXT NOT NULL,
+  duration_ms REAL NOT NULL,
+  completed_at TEXT NOT NULL,
+  PRIMARY KEY (job_id, chunk_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL,
+  chunk_id TEXT,
+  payload TEXT,
+  raw TEXT,
+  kind TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  history TEXT NOT NULL,
+  at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_job ON dead_letters (job_id);
+CREATE TABLE IF NOT EXISTS counters (
+  job_id TEXT PRIMARY KEY,
+  duplicates INTEGER NOT NULL DEFAULT 0,
+  zombies INTEGER NOT NULL DEFAULT 0,
+  retried INTEGER NOT NULL DEFAULT 0,
+  reclaimed INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consumers (
+  job_id TEXT NOT NULL,
+  consumer_id TEXT NOT NULL,
+  seen_ms INTEGER NOT NULL,
+  PRIMARY KEY (job_id, consumer_id)
+) WITHOUT ROWID;
+`;
+
+Deno.test("sqlite: a version-1 database is upgraded in place, keeping its queue, results and counts", async () => {
+  const path = await tempDatabase();
+  try {
+    const old = new DatabaseSync(path);
+    old.exec(SCHEMA_V1);
+    old.exec("PRAGMA user_version = 1");
+    const [task] = makeTasks("old", 1);
+    old.prepare(
+      "INSERT INTO tasks (job_id, chunk_id, payload, enqueued_ms, available_at) VALUES (?, ?, ?, 0, 0)",
+    )
+      .run("old", "00009", JSON.stringify({ ...task, chunkId: "00009" }));
+    old.prepare(
+      "INSERT INTO results (job_id, chunk_id, value, params, worker_id, duration_ms, completed_at) VALUES ('old', '00001', '1', 10, 'w', 1, '')",
+    ).run();
+    old.close();
+    await using broker = await openSqliteBroker({ path });
+    const stats = await broker.stats("old");
+    assert.deepEqual([stats.ready, stats.completed, stats.completedParams, stats.splits], [
+      1,
+      1,
+      10,
+      0,
+    ]);
+    const [delivery] = await broker.pull({ jobId: "old", max: 1, waitMs: 0 });
+    assert.equal(delivery?.crashes, 0);
+    assert.deepEqual(
+      await broker.ack([{
+        delivery: delivery!,
+        result: { value: 2, params: 10, workerId: "w", durationMs: 1, completedAt: "" },
+      }]),
+      ["stored"],
+    );
+    assert.equal((await broker.stats("old")).completedParams, 20);
+    assert.equal(await broker.control("old", "pause").then((o) => o.after), "paused");
+  } finally {
+    await removeDatabase(path);
   }
 });

@@ -8,8 +8,9 @@
  *
  * @module
  */
+import { allResults } from "../brokers/results.ts";
 import assert from "node:assert/strict";
-import type { Broker } from "../brokers/contract.ts";
+import type { Broker } from "../brokers/broker.ts";
 import { spawnTtg, ttg, until } from "./helpers.ts";
 
 /** What a scenario needs from a broker's test. */
@@ -71,7 +72,7 @@ export async function assertPausedWorkerCannotCommit(s: StallScenario): Promise<
     Deno.kill(paused.pid, "SIGSTOP");
     rescuer = spawnTtg(["worker", ...leased, "--worker-id", "rescuer"]);
     await until(
-      async () => (await observer.results(jobId)).length === 1 || undefined,
+      async () => (await allResults(observer, jobId)).length === 1 || undefined,
       20_000,
       "the rescuer to complete the chunk the paused worker held",
     );
@@ -87,7 +88,7 @@ export async function assertPausedWorkerCannotCommit(s: StallScenario): Promise<
     assert.equal(pausedReport.chunks, 0, "the paused worker's result was counted");
     assert.ok(pausedReport.zombies! >= 1, "the paused worker did not see its commit rejected");
     assert.equal(lastJsonLine(rescuerOut).chunks, 1);
-    const results = await observer.results(jobId);
+    const results = await allResults(observer, jobId);
     assert.deepEqual(results.map((r) => r.workerId), ["rescuer"]);
     const stats = await observer.stats(jobId);
     assert.equal(stats.completed, 1);
@@ -129,7 +130,7 @@ export async function assertBusyHandlerKeepsItsLease(s: StallScenario): Promise<
     const [busyOut, otherOut] = await Promise.all([busy.output(), other.output()]);
     assert.equal(lastJsonLine(busyOut).chunks, 1, "the chunk was taken from the busy worker");
     assert.equal(lastJsonLine(otherOut).chunks, 0);
-    const [result] = await observer.results(jobId);
+    const [result] = await allResults(observer, jobId);
     assert.ok(result!.durationMs >= 3 * s.leaseMs, `the handler ran ${result!.durationMs} ms only`);
     assert.equal(result!.workerId, "busy");
     const stats = await observer.stats(jobId);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { planSweep } from "../jobs/plan.ts";
+import { planSweep } from "../workers/plan.ts";
 import { InlineExecutor } from "../workers/executor.ts";
 import { silentLogger } from "../workers/log.ts";
 import { ThreadPoolExecutor } from "../workers/thread_pool.ts";

@@ -1,20 +1,21 @@
+import { allResults } from "../brokers/results.ts";
 import assert from "node:assert/strict";
-import type { Broker, BrokerOptions } from "../brokers/contract.ts";
+import type { Broker, PartialBrokerOptions } from "../brokers/broker.ts";
 import { openBroker } from "../brokers/open.ts";
 import { defineJob, type Job } from "../jobs/define_job.ts";
 import { loadJob } from "../jobs/load.ts";
-import { planSweep } from "../jobs/plan.ts";
+import { planSweep } from "../workers/plan.ts";
 import { combineSweep, type SweepResult } from "../jobs/sweep.ts";
 import { type ChunkExecutor, InlineExecutor } from "../workers/executor.ts";
 import { silentLogger } from "../workers/log.ts";
 import { ThreadPoolExecutor } from "../workers/thread_pool.ts";
 import { submitPlan } from "../workers/run.ts";
-import { TtgWorker, type WorkerOptions } from "../workers/worker.ts";
+import { TtgWorker, type WorkerBaseOptions } from "../workers/worker.ts";
 
 interface Fixture {
   path: string;
   jobId: string;
-  open(options?: Partial<BrokerOptions>): Promise<Broker>;
+  open(options?: PartialBrokerOptions): Promise<Broker>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -42,7 +43,7 @@ function worker(
   jobId: string,
   job: Job,
   executor: ChunkExecutor,
-  overrides: Partial<WorkerOptions> = {},
+  overrides: Partial<WorkerBaseOptions> = {},
 ): TtgWorker {
   return new TtgWorker({
     broker,
@@ -74,7 +75,7 @@ Deno.test("a worker completes every chunk exactly once and exits when the job is
   assert.equal(report.exitReason, "idle");
   assert.equal(report.chunks, 100);
   assert.equal(report.params, 10_000);
-  const results = await broker.results(f.jobId);
+  const results = await allResults(broker, f.jobId);
   assert.equal(results.length, 100);
   const total = combineSweep(results.map((r) => r.value as SweepResult));
   assert.ok(Math.abs(total.sum - 5000355.0) < 1e-6, `sum ${total.sum}`);
@@ -104,7 +105,11 @@ Deno.test("on stop, a chunk that cannot finish within the grace period is releas
   );
   assert.equal(report.chunks, 0);
   assert.equal(report.released, 4);
-  assert.equal((await broker.results(f.jobId)).length, 0, "a stopped worker published a result");
+  assert.equal(
+    (await allResults(broker, f.jobId)).length,
+    0,
+    "a stopped worker published a result",
+  );
   const stats = await broker.stats(f.jobId);
   assert.equal(stats.ready, 4, "released chunks are ready again at once (no lease expiry wait)");
   const again = await broker.pull({ jobId: f.jobId, max: 4, waitMs: 0 });
@@ -115,15 +120,14 @@ Deno.test("a chunk past its timeout is nacked as timed out and dead-lettered aft
   await using f = await setup();
   const broker = await f.open({
     consumerId: "w1",
-    retry: { maxAttempts: 2, baseDelayMs: 10, factor: 1, maxDelayMs: 10 },
+    retry: { maxAttempts: 2, baseDelayMs: 10, factor: 1, maxDelayMs: 10, minSplit: 10 },
   });
   const { job } = await loadJob();
   await broker.publish(
     planSweep({ jobId: f.jobId, params: 10, chunkSize: 10, args: { work_ms: 100 } }).tasks,
   );
   const report = await worker(broker, f.jobId, job, new InlineExecutor(job, silentLogger), {
-    chunkTimeoutMs: 100,
-    minSplit: 10, // too small to bisect: dead-letter the chunk itself
+    chunkTimeoutMs: 100, // minSplit 10: too small to bisect, dead-letter the chunk itself
   }).run(new AbortController().signal);
   assert.equal(report.retried, 1);
   assert.equal(report.deadLettered, 1);
@@ -137,7 +141,7 @@ Deno.test("a handler thread that loops forever is timed out and replaced; the wo
   await using f = await setup();
   const broker = await f.open({
     consumerId: "w1",
-    retry: { maxAttempts: 2, baseDelayMs: 10, factor: 1, maxDelayMs: 10 },
+    retry: { maxAttempts: 2, baseDelayMs: 10, factor: 1, maxDelayMs: 10, minSplit: 10 },
   });
   const moduleUrl = new URL("./fixtures/forever_job.ts", import.meta.url).href;
   const { job } = await loadJob(moduleUrl);
@@ -151,8 +155,7 @@ Deno.test("a handler thread that loops forever is timed out and replaced; the wo
     log: silentLogger,
   });
   const report = await worker(broker, f.jobId, job, pool, {
-    chunkTimeoutMs: 300,
-    minSplit: 10, // the whole chunk is the failing range
+    chunkTimeoutMs: 300, // minSplit 10: the whole chunk is the failing range
   }).run(AbortSignal.timeout(20_000));
   assert.equal(report.exitReason, "idle");
   assert.equal(report.chunks, 9, "the other chunks were not all served");
@@ -239,7 +242,7 @@ Deno.test("poison-chunk bisection dead-letters exactly the failing parameters an
     new AbortController().signal,
   );
   assert.equal(report.exitReason, "idle");
-  const results = await broker.results(f.jobId);
+  const results = await allResults(broker, f.jobId);
   assert.equal(results.reduce((n, r) => n + r.params, 0), 9_998);
   const letters = await broker.deadLetters.list(f.jobId);
   assert.deepEqual(
@@ -250,16 +253,17 @@ Deno.test("poison-chunk bisection dead-letters exactly the failing parameters an
   assert.equal(total.count, 9_998);
 });
 
-Deno.test("a result that cannot be stored as JSON dead-letters its chunk with the reason; the others complete", async () => {
+Deno.test("a result that cannot be stored as JSON fails its chunk (retried, then dead-lettered) with the reason; the others complete", async () => {
   await using f = await setup();
-  const broker = await f.open({ consumerId: "w1" });
+  const broker = await f.open({ consumerId: "w1", retry: { maxAttempts: 2, baseDelayMs: 10 } });
   const job = defineJob({
     name: "test.bigint",
     indivisible: true,
     run: (chunk) => chunk.start === 30 ? { total: BigInt(chunk.end) } : { total: chunk.end },
   });
   await broker.publish(
-    planSweep({ jobId: f.jobId, handler: job.name, params: 100, chunkSize: 10 }).tasks,
+    planSweep({ jobId: f.jobId, handler: job.name, params: 100, chunkSize: 10, divisible: false })
+      .tasks,
   );
   const stop = AbortSignal.timeout(20_000);
   const report = await worker(broker, f.jobId, job, new InlineExecutor(job, silentLogger))
@@ -271,7 +275,8 @@ Deno.test("a result that cannot be stored as JSON dead-letters its chunk with th
   assert.equal(letters.length, 1);
   assert.equal(letters[0]!.task?.start, 30);
   assert.match(letters[0]!.reason, /cannot be stored as JSON: .*BigInt/);
-  assert.equal(letters[0]!.attempts, 1, "an unrecoverable result was retried");
+  assert.equal(letters[0]!.kind, "failed");
+  assert.equal(letters[0]!.attempts, 2, "a failure like any other: retried, then dead-lettered");
 });
 
 Deno.test("a long chunk logs its latest ctx.progress in PROGRESS lines, also while it reports nothing new; a short one logs none", async () => {
@@ -306,11 +311,15 @@ Deno.test("a long chunk logs its latest ctx.progress in PROGRESS lines, also whi
     heartbeatMs: 50,
   }).run(AbortSignal.timeout(20_000));
   assert.equal(report.chunks, 2);
-  assert.ok(lines.every((l) => l.chunk === "00000" && l.of === 10), JSON.stringify(lines));
-  const done = lines.map((l) => l.done as number);
+  const chunkLines = lines.filter((l) => "chunk_id" in l);
+  assert.ok(chunkLines.every((l) => l.chunk_id === "00000" && l.of === 10), JSON.stringify(lines));
+  const done = chunkLines.map((l) => l.done as number);
   assert.deepEqual(done, [...done].sort((a, b) => a - b));
   // The last report (3) keeps being logged on heartbeat ticks while the handler is quiet.
   assert.ok(done.filter((n) => n === 3).length >= 2, `PROGRESS lines: ${JSON.stringify(lines)}`);
+  // The worker's own lines, between STARTING and COMPLETED, count what the broker stored.
+  const own = lines.filter((l) => "chunks" in l).map((l) => l.chunks as number);
+  assert.ok(own.length >= 1 && own.every((n) => n >= 1 && n <= 2), JSON.stringify(lines));
 });
 
 Deno.test("a submit whose publish fails removes its job again, so the next submit starts over", async () => {
