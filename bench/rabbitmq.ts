@@ -17,13 +17,13 @@
  */
 import * as amqp from "amqplib";
 import { parseArgs } from "node:util";
-import { openRabbitBroker } from "../brokers/rabbitmq.ts";
+import { openRabbitBroker } from "../brokers/rabbitmq/rabbitmq.ts";
 import { makeTasks } from "../tests/conformance.ts";
 import { peakRssMb, runSweepBench } from "./e2e.ts";
 import { type BenchRow, renderTable } from "./table.ts";
 
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-const BROKER = new URL("../brokers/rabbitmq.ts", import.meta.url).href;
+const BROKER = new URL("../brokers/rabbitmq/rabbitmq.ts", import.meta.url).href;
 
 /** Options of {@linkcode benchRabbit}. */
 export interface RabbitBenchOptions {

@@ -16,16 +16,22 @@
  * - recovery: seconds from SIGKILL of one of 3 `ttg worker` processes (default lease and
  *   heartbeat) to the last of the chunks it held completing elsewhere, in a no-op sweep of at most
  *   50,000 chunks killed at ~30%;
- * - worker peak RSS (VmHWM, reported by each worker).
+ * - worker peak RSS (VmHWM, reported by each worker);
+ * - server time per call of the hot-path scripts (claim, extend, ack) over batches of 256, from
+ *   INFO commandstats (EVALSHA µs before and after each phase, one consumer, nothing else running
+ *   on a private server).
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
-import { formatChunkId } from "../brokers/contract.ts";
-import { openRedisBroker } from "../brokers/redis.ts";
-import { encodeTask, jobKeyBase } from "../brokers/redis_codec.ts";
+import { formatChunkId } from "../brokers/task.ts";
+import { allResults } from "../brokers/results.ts";
+import { openRedisBroker } from "../brokers/redis/redis.ts";
+import { encodeTask, jobKeyBase } from "../brokers/redis/codec.ts";
 import { peakRssMb, runSweepBench } from "./e2e.ts";
+import { startRedisServer } from "./redis_server.ts";
+import { COST_BATCH, type ScriptCosts, scriptCosts } from "./redis_scripts.ts";
 import { type BenchRow, renderTable } from "./table.ts";
 
 const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
@@ -104,6 +110,16 @@ export async function benchRedis(options: RedisBenchOptions = {}): Promise<Bench
         figure: `SIGKILL → last of its ${recovery.held} chunks done elsewhere (defaults)`,
         value: recovery.seconds,
         unit: "s",
+      });
+    }
+    const costs: ScriptCosts[] = [];
+    for (let round = 0; round < rounds; round++) costs.push(await scriptCosts(url, chunks));
+    for (const name of ["claim", "extend", "ack"] as const) {
+      rows.push({
+        section: "redis",
+        figure: `${name} script, batches of ${COST_BATCH}, server time (INFO commandstats)${of}`,
+        value: median(costs.map((c) => c[name])),
+        unit: "µs/call",
       });
     }
     rows.push({
@@ -221,7 +237,7 @@ export async function recoveryAfterKill(
       if (stats.completed + stats.deadLettered >= chunks) break;
       await sleep(100);
     }
-    const done = new Map((await broker.results(jobId)).map((r) => [r.chunkId, r.completedAt]));
+    const done = new Map((await allResults(broker, jobId)).map((r) => [r.chunkId, r.completedAt]));
     const last = Math.max(...[...held].map((id) => Date.parse(done.get(id) ?? "")));
     if (held.size === 0 || !Number.isFinite(last)) {
       throw new Error(`The killed worker held ${held.size} chunks; not all were completed`);
@@ -291,42 +307,6 @@ function median(values: readonly number[]): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A redis-server of our own on a free port, without persistence. */
-async function startRedisServer(): Promise<{ url: string; stop(): Promise<void> }> {
-  const dir = await Deno.makeTempDir({ prefix: "ttg-bench-redis-" });
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  const child = new Deno.Command("redis-server", {
-    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0;; i++) {
-    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
-    probe.on("error", () => {});
-    try {
-      await probe.connect();
-      await probe.quit();
-      break;
-    } catch (error) {
-      probe.disconnect();
-      if (i > 100) throw error;
-      await sleep(50);
-    }
-  }
-  return {
-    url,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
 }
 
 if (import.meta.main) {

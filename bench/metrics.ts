@@ -1,0 +1,99 @@
+/**
+ * Metrics section: what serving `/metrics` costs the hot path. The same no-op sweep is run by
+ * three `ttg worker` processes with `--metrics-port` and without it, alternately, and the median
+ * throughput of each is compared (the figure is "metrics on", its reference "metrics off").
+ *
+ * @module
+ */
+import { openSqliteBroker } from "../brokers/sqlite/sqlite.ts";
+import { freePort } from "../tasks/deploy_local.ts";
+import type { BenchRow } from "./table.ts";
+
+const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
+function ttg(args: readonly string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, CLI, ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Chunks per second of one run: from the workers' start until every chunk is completed. */
+async function oneRun(dir: string, chunks: number, metrics: boolean, run: number): Promise<number> {
+  const db = `${dir}/metrics-${run}.db`;
+  const jobId = `bench-metrics-${run}`;
+  const base = ["--sqlite-path", db, "--job-id", jobId];
+  const submit = await ttg([
+    "submit",
+    ...base,
+    "--params",
+    String(chunks * 10),
+    "--chunk-size",
+    "10",
+    "--work-ms",
+    "0",
+  ]).output();
+  if (submit.code !== 0) throw new Error(new TextDecoder().decode(submit.stderr));
+  const broker = await openSqliteBroker({ path: db });
+  try {
+    const t0 = performance.now();
+    const workers = [0, 1, 2].map((i) =>
+      ttg([
+        "worker",
+        ...base,
+        "--worker-id",
+        `m${i}`,
+        "--batch",
+        "256",
+        "--idle-timeout",
+        "0.5",
+        ...(metrics ? ["--metrics-port", String(freePort())] : []),
+      ])
+    );
+    for (;;) {
+      if ((await broker.stats(jobId)).completed >= chunks) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const codes = await Promise.all(workers.map(async (w) => (await w.output()).code));
+    if (codes.some((c) => c !== 0)) throw new Error(`a worker exited with ${codes.join(", ")}`);
+    return chunks / seconds;
+  } finally {
+    await broker.close();
+  }
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Runs the metrics section: `rounds` alternating runs with and without `--metrics-port`. */
+export async function benchMetrics(
+  options: { chunks: number; rounds?: number },
+): Promise<BenchRow[]> {
+  const dir = await Deno.makeTempDir({ prefix: "ttg-bench-metrics-" });
+  const on: number[] = [];
+  const off: number[] = [];
+  try {
+    for (let round = 0; round < (options.rounds ?? 3); round++) {
+      off.push(await oneRun(dir, options.chunks, false, 2 * round));
+      on.push(await oneRun(dir, options.chunks, true, 2 * round + 1));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const range = (xs: number[]) => `${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
+  return [{
+    section: "metrics",
+    figure: `sqlite sweep, 3 workers with --metrics-port (median of ${on.length}: on ${
+      range(on)
+    }, off ${range(off)}; reference: metrics off)`,
+    value: median(on),
+    unit: "chunks/s",
+    rawLimit: median(off),
+  }];
+}
