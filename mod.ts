@@ -8,6 +8,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineJob, openBroker, planSweep } from "./mod.ts";
  *
  * const squares = defineJob({
@@ -25,7 +26,7 @@
  * await broker.createJob(plan.record);
  * await broker.publish(plan.tasks);
  * const [delivery] = await broker.pull({ jobId: "squares-1", max: 1 });
- * console.assert(delivery?.task.chunkId === "00000");
+ * assert.ok(delivery?.task.chunkId === "00000");
  * await broker.close();
  * ```
  *
@@ -34,6 +35,7 @@
 export type {
   AckOutcome,
   AckRequest,
+  AttemptKind,
   AttemptRecord,
   Broker,
   BrokerCapabilities,
@@ -41,56 +43,90 @@ export type {
   BrokerStats,
   ChunkResult,
   ChunkTask,
+  ControlAction,
+  ControlOutcome,
   DeadLetter,
   DeadLetterSelector,
   DeadLetterStore,
   Delivery,
   ExtendOutcome,
+  FleetRegistry,
+  JobControl,
   JobRecord,
+  JobState,
+  JobSummary,
+  ListOptions,
   NackKind,
   NackOutcome,
   NackRequest,
+  PartialBrokerOptions,
   PullOptions,
   ReclaimOptions,
+  ResultPage,
+  ResultsOptions,
   RetryPolicy,
   StoredResult,
-} from "./brokers/contract.ts";
-export {
-  brokerOptions,
-  DEFAULT_HEARTBEAT_MS,
-  DEFAULT_LEASE_MS,
-  DEFAULT_RETRY,
-  formatChunkId,
-  PRIORITY_MAX,
-  PRIORITY_MIN,
-  retryDelayMs,
-} from "./brokers/contract.ts";
+  WorkerActivity,
+  WorkerRecord,
+  WorkerReportInput,
+} from "./brokers/broker.ts";
+export { allResults, eachResult } from "./brokers/results.ts";
+export { type JobHead, type Share, shareSlots } from "./brokers/share.ts";
+export { DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS } from "./brokers/broker.ts";
+export { brokerOptions } from "./brokers/guard.ts";
+export { type BackoffOptions, DEFAULT_RETRY, retryDelayMs } from "./brokers/policy.ts";
+export { formatChunkId, PRIORITY_MAX, PRIORITY_MIN } from "./brokers/task.ts";
 export {
   BrokerError,
   type BrokerErrorCode,
   ConfigError,
   TtgError,
   type TtgErrorCode,
-} from "./brokers/errors.ts";
+} from "./errors.ts";
 export { openBroker, type OpenBrokerOptions } from "./brokers/open.ts";
 export {
   type Chunk,
   type ChunkContext,
   defineJob,
+  type Fold,
   type Job,
   type JobDefinition,
+  type JobPermissions,
   type Logger,
+  type PermissionGrant,
   unrecoverable,
   UnrecoverableError,
 } from "./jobs/define_job.ts";
-export { planSweep, type SweepPlan, type SweepPlanOptions } from "./jobs/plan.ts";
-export { combineSweep, computeRange, default as sweepJob, type SweepResult } from "./jobs/sweep.ts";
 export {
+  type CommandJob,
+  commandJob,
+  type CommandJobDefinition,
+  type CommandSpec,
+} from "./jobs/command_job.ts";
+export { type ReducerName, REDUCERS } from "./jobs/reducers.ts";
+export { planSweep, type SweepPlan, type SweepPlanOptions } from "./workers/plan.ts";
+export { combineSweep, computeRange, default as sweepJob, type SweepResult } from "./jobs/sweep.ts";
+export { ExactSum, fsum } from "./jobs/exact_sum.ts";
+export {
+  type FleetOptions,
+  type OneJobOptions,
   TtgWorker,
+  type WorkerBaseOptions,
   type WorkerCounts,
   type WorkerOptions,
   type WorkerReport,
 } from "./workers/worker.ts";
+export {
+  FleetCatalog,
+  type FleetCatalogOptions,
+  globMatcher,
+  type HandlerFactory,
+  type HandlerSpec,
+  handlerSpec,
+  type JobHandler,
+  type JobSource,
+  singleJob,
+} from "./workers/job_catalog.ts";
 export {
   type ChunkExecutor,
   type ExecutionOutcome,
@@ -98,3 +134,8 @@ export {
   InlineExecutor,
 } from "./workers/executor.ts";
 export { ThreadPoolExecutor, type ThreadPoolOptions } from "./workers/thread_pool.ts";
+export { ProcessPoolExecutor, type ProcessPoolOptions } from "./workers/process_pool.ts";
+export { type Clock, ManualClock, systemClock } from "./workers/clock.ts";
+export type { WorkerEvents } from "./workers/counters.ts";
+export { WorkerHealth } from "./workers/health.ts";
+export type { WorkerIdentity } from "./workers/fleet_report.ts";
