@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import type { ChunkResult, ChunkTask, StoredResult } from "../brokers/broker.ts";
 import { formatChunkId } from "../brokers/task.ts";
+import { allResults } from "../brokers/results.ts";
 import { BrokerError, ConfigError } from "../errors.ts";
 import { openRedisBroker, type RedisBrokerOptions } from "../brokers/redis/redis.ts";
 import {
@@ -338,7 +339,7 @@ sharedTest(
     const stats = await broker.stats(prefix);
     assert.equal(stats.completed, 5);
     assert.equal(stats.ready + stats.inFlight, 0);
-    assertExactSweep(await broker.results(prefix), 5, 10);
+    assertExactSweep(await allResults(broker, prefix), 5, 10);
     // Legacy tools read the results stream: one entry per chunk in the predecessor's format.
     const mirrored = await client.xrange(`${prefix}:results`, "-", "+");
     assert.equal(mirrored.length, 5);
@@ -414,7 +415,7 @@ sharedTest(
     assert.equal(a.length, 8);
     assert.equal(b.length, 12);
     assert.equal(await broker.getJob(prefix), null);
-    const results = await broker.results(prefix);
+    const results = await allResults(broker, prefix);
     assertExactSweep(results, 20, 100);
     const r3 = results.find((r) => r.chunkId === "00003")!;
     assert.equal(r3.workerId, "worker-0");
@@ -436,7 +437,7 @@ sharedTest(
     assert.equal(stats.completed, 20);
     assert.equal(stats.completedParams, 2000);
     assert.equal(stats.duplicates, 1);
-    const again = await broker.results(prefix);
+    const again = await allResults(broker, prefix);
     assert.equal(again.length, 20);
     assert.equal(again.find((r) => r.chunkId === "00003")!.workerId, "worker-0");
   },
@@ -496,7 +497,7 @@ sharedTest(
     assert.equal(stop.aborted, false, "the worker wedged on a result with a lone surrogate");
     assert.equal(report.exitReason, "idle");
     assert.equal(report.chunks, 10);
-    const results = await broker.results("surrogate");
+    const results = await allResults(broker, "surrogate");
     assert.deepEqual(results.find((r) => r.chunkId === formatChunkId(3))?.value, { label });
     assert.equal((await broker.deadLetters.list("surrogate")).length, 0);
   },

@@ -4,7 +4,8 @@
  * blocking XREADGROUP on a dedicated connection until work arrives, a retry falls due, the wait
  * ends or the signal aborts. What a blocking read claimed is kept only while the job runs (the
  * giveback script reads its control). A paused or cancelled job's claim script claims nothing and
- * says so; the pull then looks again now and then, without blocking. Entries that are not chunks
+ * says so; the pull then looks again now and then, without blocking, as it does for a job at its
+ * cap on chunks in flight (the claim and giveback scripts count the job's pending entries). Entries that are not chunks
  * are dead-lettered with policy.ts `malformedLetter` and never returned.
  *
  * @module
@@ -48,17 +49,23 @@ type ClaimReply = [
   streams: Stream[] | Record<string, never>,
   claimed: [band: string, id: string, fields: string[]][] | Record<string, never>,
   control: JobControl,
+  room: number,
 ];
 
 /** How often a pull of a paused or cancelled job looks again whether it runs. */
 const NOT_RUNNING_POLL_MS = 250;
+/**
+ * How often a pull of a job at its cap looks again for room: a blocking read could claim past
+ * the cap, so a capped job is polled until one of its chunks ends.
+ */
+const AT_CAP_POLL_MS = 20;
 
 /** Claims up to `max` deliveries, waiting until the deadline for the first. */
 export async function pullDeliveries(ctx: PullContext, request: RedisPull): Promise<Delivery[]> {
   const { base, jobId, controls, max, deadline, signal } = request;
   const { access, options } = ctx;
   while (!signal.aborted) {
-    const [nextDueMs, streams, claimed, control] = JSON.parse(
+    const [nextDueMs, streams, claimed, control, room] = JSON.parse(
       await access.script("ttgClaim", [
         base,
         options.consumerId,
@@ -79,6 +86,10 @@ export async function pullDeliveries(ctx: PullContext, request: RedisPull): Prom
     if (left <= 0 || signal.aborted) break;
     if (control !== "running") {
       await pause(Math.min(left, NOT_RUNNING_POLL_MS), signal);
+      continue;
+    }
+    if (room === 0) {
+      await pause(Math.min(left, AT_CAP_POLL_MS), signal);
       continue;
     }
     const blockMs = nextDueMs >= 0 ? Math.max(1, Math.min(left, nextDueMs)) : left;

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Redis } from "ioredis";
-import type { BrokerStats, DeadLetter, StoredResult } from "../broker.ts";
+import type { BrokerStats, DeadLetter, ResultPage } from "../broker.ts";
 import { readControl } from "../registry.ts";
 import { decodeDeadLetter, decodeResult } from "./codec.ts";
 import type { ScriptName } from "./scripts/mod.ts";
@@ -20,8 +20,6 @@ export interface RedisAccess {
 
 /** Legacy results absorbed per script call. */
 const ABSORB_LIMIT = 10_000;
-/** Results-stream entries read per page by results(). */
-const RESULTS_PAGE = 5000;
 /** Dead letters replayed or purged per script call. */
 const REPLAY_BATCH = 500;
 
@@ -81,20 +79,25 @@ export async function readStats(
   }
 }
 
-/** The counted result of every completed chunk, ours and legacy workers', in stream order. */
-export async function readResults(access: RedisAccess, base: string): Promise<StoredResult[]> {
-  while (await access.script("ttgAbsorb", [base, ABSORB_LIMIT]) === 1) {
-    // counting legacy results, a page at a time
+/**
+ * A page of the counted results of completed chunks, ours and legacy workers', in stream order
+ * after `cursor` (a results-stream id). The first page counts the legacy results first.
+ */
+export async function readResults(
+  access: RedisAccess,
+  base: string,
+  cursor: string | null,
+  limit: number,
+): Promise<ResultPage> {
+  if (cursor === null) {
+    while (await access.script("ttgAbsorb", [base, ABSORB_LIMIT]) === 1) {
+      // counting legacy results, a page at a time
+    }
   }
-  const out: StoredResult[] = [];
-  for (let start = "";;) {
-    const page = JSON.parse(
-      await access.script("ttgResults", [base, start, RESULTS_PAGE]) as string,
-    ) as [string, string[][]];
-    for (const fields of arrayOf(page[1])) out.push(decodeResult(fields));
-    if (page[0] === "") return out;
-    start = page[0];
-  }
+  const page = JSON.parse(
+    await access.script("ttgResults", [base, cursor ?? "", limit]) as string,
+  ) as [string, string[][]];
+  return { results: arrayOf(page[1]).map(decodeResult), cursor: page[0] === "" ? null : page[0] };
 }
 
 /** Dead letters of a job, oldest first. */

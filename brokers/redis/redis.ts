@@ -51,7 +51,7 @@ import type {
   ExtendOutcome,
   NackOutcome,
   PartialBrokerOptions,
-  StoredResult,
+  ResultPage,
 } from "../broker.ts";
 import {
   type BrokerDriver,
@@ -61,6 +61,7 @@ import {
   type PullRequest,
 } from "../guard.ts";
 import type { DriverKv } from "../registry.ts";
+import type { JobHead } from "../share.ts";
 import type { ChunkTask, JobRecord } from "../task.ts";
 import { BlockingReaders } from "./blocking.ts";
 import {
@@ -290,6 +291,22 @@ class RedisDriver implements BrokerDriver {
     });
   }
 
+  /** Each job's head in one script call, for a pull across jobs (share.ts). */
+  heads(jobIds: readonly string[], max: number): Promise<JobHead[]> {
+    const args: (string | number)[] = [this.options.priorityAgingMs, max];
+    for (const jobId of jobIds) args.push(this.#base(jobId), this.#controls, jobId);
+    return this.#call(async () => {
+      const rows = JSON.parse(await this.#script("ttgHeads", args) as string) as number[][];
+      return arrayOf(rows).map(([priority, ready, inFlight, cap], i): JobHead => ({
+        jobId: jobIds[i]!,
+        priority: priority! < 0 ? null : priority!,
+        ready: ready!,
+        inFlight: inFlight!,
+        ...(cap! < 0 ? {} : { maxInFlight: cap! }),
+      }));
+    });
+  }
+
   /** Cancels the ready entries of every task stream and the delayed retries, in one script. */
   cancelQueued(jobId: string): Promise<number> {
     const base = this.#base(jobId);
@@ -305,8 +322,8 @@ class RedisDriver implements BrokerDriver {
     });
   }
 
-  results(jobId: string): Promise<StoredResult[]> {
-    return this.#call(() => readResults(this.#access, this.#base(jobId)));
+  results(jobId: string, cursor: string | null, limit: number): Promise<ResultPage> {
+    return this.#call(() => readResults(this.#access, this.#base(jobId), cursor, limit));
   }
 
   listDeadLetters(jobId: string, limit: number | undefined): Promise<DeadLetter[]> {

@@ -35,10 +35,10 @@ return 1
 /**
  * claim: ARGV base, consumer, count, agingMs, controls hash, job id. In a job whose control is not
  * running (paused, cancelled) claims nothing. Else moves due retries to their redo stream, then
- * claims (XREADGROUP … COUNT) up to count entries, each time from the stream whose oldest waiting
+ * claims (XREADGROUP … COUNT) up to count entries (never more in flight than the job's cap), each time from the stream whose oldest waiting
  * entry has the highest aged priority (priority + waited / agingMs; on a tie the higher priority,
  * then redo before new), as many as beat the runner-up. Returns JSON [next retry due in ms or -1,
- * [[band, stream]…], [[band, id, fields]…], control] (one JSON string decodes far faster in a
+ * [[band, stream]…], [[band, id, fields]…], control, room left under the cap or -1] (one JSON string decodes far faster in a
  * worker than the same entries as RESP arrays).
  */
 const CLAIM = `
@@ -49,37 +49,25 @@ redis.call('SADD', base .. ':consumers', consumer)
 local control = control_of(ARGV[5], ARGV[6])
 if control ~= 'running' then return cjson.encode({ -1, {}, {}, control }) end
 local now = now_ms()
-local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
-for _, member in ipairs(due) do
-  redo(base, cjson.decode(member))
-  redis.call('ZREM', delayed, member)
-end
+move_due(base, now)
 local streams = task_streams(base)
 for _, s in ipairs(streams) do
   if redis.call('EXISTS', s[2]) == 0 then ensure_group(s[2]) end
 end
-local function aged(c, id) return c.band + math.floor(math.max(0, now - id_ms(id)) / aging) end
+-- Room under the job's cap, counted over every consumer (-1: uncapped).
+local room = -1
+local cap = cap_of(base)
+if cap then
+  room = math.max(0, cap - in_flight(base, streams))
+  need = math.min(need, room)
+end
+local function aged(c, id) return aged_of(c.band, id, now, aging) end
 local function beats(a, b)
   if a.aged ~= b.aged then return a.aged > b.aged end
   if a.band ~= b.band then return a.band > b.band end
   return a.redo and not b.redo
 end
--- The stream's head (oldest undelivered entry) as a candidate, or nil.
-local function candidate(s)
-  local st = group_state(s[2])
-  if not st then
-    ensure_group(s[2])
-    st = { last = '0-0', lag = false }
-  end
-  if st.lag == 0 then return nil end
-  local h = redis.call('XRANGE', s[2], '(' .. st.last, '+', 'COUNT', 1)
-  if #h == 0 then return nil end
-  local c = { name = s[1], key = s[2], last = st.last, lag = st.lag }
-  c.redo = string.sub(s[1], 1, 1) == 'r'
-  c.band = tonumber(string.match(s[1], '%d+'))
-  c.aged = aged(c, h[1][1])
-  return c
-end
+local function candidate(s) return head_of(s, now, aging) end
 local claimed, left = {}, need
 for _ = 1, 4 do
   if left <= 0 then break end
@@ -112,10 +100,11 @@ for _ = 1, 4 do
   for _, e in ipairs(r[1][2]) do claimed[#claimed + 1] = { best.name, e[1], e[2] } end
   left = left - #r[1][2]
 end
+if room >= 0 then room = room - #claimed end
 local next_due = -1
 local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
 if #first > 0 then next_due = math.max(0, tonumber(first[2]) - now) end
-return cjson.encode({ next_due, streams, claimed, control })
+return cjson.encode({ next_due, streams, claimed, control, room })
 `;
 
 /**
@@ -130,6 +119,12 @@ local base, job = ARGV[1], ARGV[3]
 local control = control_of(ARGV[2], job)
 local keep = tonumber(ARGV[4])
 if control ~= 'running' then keep = 0 end
+local cap = cap_of(base)
+if cap then
+  -- The read entries are pending already: the room is what the others left.
+  local others = in_flight(base, task_streams(base)) - (#ARGV - 4)
+  keep = math.min(keep, math.max(0, cap - others))
+end
 local cancelled = 0
 for i = 5 + keep, #ARGV do
   local key, id = parse_receipt(base, ARGV[i])
@@ -149,9 +144,42 @@ count(base, { cancelled = cancelled })
 return math.min(keep, #ARGV - 4)
 `;
 
+/**
+ * heads: ARGV agingMs, max, then per job its base, controls hash and id. Moves each job's due
+ * retries, then returns JSON [[aged priority of its best ready chunk or -1 (none, or not
+ * running), ready counted up to max, in flight, cap or -1]…], for share.ts to split a pull
+ * across the jobs.
+ */
+const HEADS = `
+local aging, max = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now = now_ms()
+local out = {}
+for i = 3, #ARGV, 3 do
+  local base = ARGV[i]
+  move_due(base, now)
+  local streams = task_streams(base)
+  local best, ready = -1, 0
+  if control_of(ARGV[i + 1], ARGV[i + 2]) == 'running' then
+    for _, s in ipairs(streams) do
+      local c = head_of(s, now, aging)
+      if c then
+        if c.aged > best then best = c.aged end
+        if ready < max then
+          if c.lag then ready = ready + c.lag
+          else ready = ready + #redis.call('XRANGE', c.key, '(' .. c.last, '+', 'COUNT', max) end
+        end
+      end
+    end
+  end
+  out[#out + 1] = { best, math.min(ready, max), in_flight(base, streams), cap_of(base) or -1 }
+end
+return cjson.encode(out)
+`;
+
 /** The intake scripts, by the command name they are defined under. */
 export const CLAIM_SCRIPTS = {
   ttgPublish: script(PUBLISH),
   ttgClaim: script(CLAIM),
   ttgGiveback: script(GIVEBACK),
+  ttgHeads: script(HEADS),
 } as const;

@@ -213,6 +213,55 @@ local function group_state(key)
   end
   return nil
 end
+-- The job's cap on chunks in flight (its record's maxInFlight), or nil; most records have none,
+-- so they are not decoded.
+local function cap_of(base)
+  local record = redis.call('GET', base .. ':job')
+  if not record or not string.find(record, '"maxInFlight"', 1, true) then return nil end
+  local ok, job = pcall(cjson.decode, record)
+  if ok and type(job) == 'table' and type(job.maxInFlight) == 'number' then return job.maxInFlight end
+  return nil
+end
+-- The job's chunks in flight over every consumer: pending in its task streams, and taken over by
+-- a reclaim until their plans are applied.
+local function in_flight(base, streams)
+  local n = redis.call('HLEN', base .. ':expiring')
+  for _, s in ipairs(streams) do
+    local st = group_state(s[2])
+    if st and st.pending then n = n + st.pending end
+  end
+  return n
+end
+-- Moves the job's retries that fell due to their redo streams.
+local function move_due(base, now)
+  local delayed = base .. ':delayed'
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
+  for _, member in ipairs(due) do
+    redo(base, cjson.decode(member))
+    redis.call('ZREM', delayed, member)
+  end
+end
+-- Aged priority of an entry of band \`band\` (priority + waited / agingMs).
+local function aged_of(band, id, now, aging)
+  return band + math.floor(math.max(0, now - id_ms(id)) / aging)
+end
+-- A task stream's head (its oldest undelivered entry) as a candidate for the next claim, or nil:
+-- { name, key, last, lag, redo, band, aged }.
+local function head_of(s, now, aging)
+  local st = group_state(s[2])
+  if not st then
+    ensure_group(s[2])
+    st = { last = '0-0', lag = false }
+  end
+  if st.lag == 0 then return nil end
+  local h = redis.call('XRANGE', s[2], '(' .. st.last, '+', 'COUNT', 1)
+  if #h == 0 then return nil end
+  local c = { name = s[1], key = s[2], last = st.last, lag = st.lag }
+  c.redo = string.sub(s[1], 1, 1) == 'r'
+  c.band = tonumber(string.match(s[1], '%d+'))
+  c.aged = aged_of(c.band, h[1][1], now, aging)
+  return c
+end
 -- Adds the parts of a split: a[v .. v+n-1] holds, per part, its field count and then its fields.
 local function add_parts(base, a, v, n, epoch)
   local j, last = v, v + n - 1

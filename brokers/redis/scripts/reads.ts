@@ -98,6 +98,8 @@ for _, row in ipairs(rows) do
     out[#out + 1] = row[2]
   end
 end
+-- A short page is the last one: no cursor, so the reader stops without another call.
+if #rows < limit then last = '' end
 return cjson.encode({ last, out })
 `;
 
