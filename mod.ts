@@ -24,7 +24,7 @@
  * const broker = await openBroker({ backend: "sqlite", sqlitePath: ":memory:" });
  * const plan = planSweep({ jobId: "squares-1", handler: squares.name, params: 1000, chunkSize: 100 });
  * await broker.createJob(plan.record);
- * await broker.publish(plan.tasks);
+ * for (const batch of plan.batches(10_000)) await broker.publish(batch);
  * const [delivery] = await broker.pull({ jobId: "squares-1", max: 1 });
  * assert.ok(delivery?.task.chunkId === "00000");
  * await broker.close();
@@ -43,6 +43,7 @@ export type {
   BrokerStats,
   ChunkResult,
   ChunkTask,
+  ConnectRetry,
   ControlAction,
   ControlOutcome,
   DeadLetter,
@@ -64,6 +65,8 @@ export type {
   ReclaimOptions,
   ResultPage,
   ResultsOptions,
+  Retention,
+  RetentionOutcome,
   RetryPolicy,
   StoredResult,
   WorkerActivity,

@@ -35,8 +35,13 @@ export interface SweepPlanOptions {
 export interface SweepPlan {
   /** The job's record, for `Broker.createJob`. */
   readonly record: JobRecord;
-  /** One task per chunk, in order, to publish. */
+  /** One task per chunk, in order (made when read: for small plans; publish with `batches`). */
   readonly tasks: readonly ChunkTask[];
+  /**
+   * The tasks in order, `size` at a time, each batch made when it is reached: a coordinator
+   * publishing a million chunks holds one batch, not the whole plan.
+   */
+  batches(size: number): Iterable<ChunkTask[]>;
 }
 
 /**
@@ -65,21 +70,27 @@ export function planSweep(options: SweepPlanOptions): SweepPlan {
   const totalChunks = Math.ceil(params / chunkSize);
   const priority = options.priority ?? 0;
   const divisible = options.divisible ?? true;
-  const tasks: ChunkTask[] = new Array(totalChunks);
-  for (let i = 0; i < totalChunks; i++) {
-    tasks[i] = {
-      jobId,
-      chunkId: formatChunkId(i),
-      handler,
-      start: i * chunkSize,
-      end: Math.min(params, (i + 1) * chunkSize),
-      totalParams: params,
-      totalChunks,
-      priority,
-      createdAt,
-      args,
-      divisible,
-    };
+  const task = (i: number): ChunkTask => ({
+    jobId,
+    chunkId: formatChunkId(i),
+    handler,
+    start: i * chunkSize,
+    end: Math.min(params, (i + 1) * chunkSize),
+    totalParams: params,
+    totalChunks,
+    priority,
+    createdAt,
+    args,
+    divisible,
+  });
+  let all: ChunkTask[] | undefined;
+  function* batches(size: number): Iterable<ChunkTask[]> {
+    for (let from = 0; from < totalChunks; from += size) {
+      const to = Math.min(totalChunks, from + size);
+      const batch: ChunkTask[] = new Array(to - from);
+      for (let i = from; i < to; i++) batch[i - from] = task(i);
+      yield batch;
+    }
   }
   return {
     record: {
@@ -94,6 +105,9 @@ export function planSweep(options: SweepPlanOptions): SweepPlan {
       ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
       ...(options.ttlSeconds ? { ttlSeconds: options.ttlSeconds } : {}),
     },
-    tasks,
+    get tasks() {
+      return all ??= [...batches(totalChunks)].flat();
+    },
+    batches,
   };
 }

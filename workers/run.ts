@@ -129,10 +129,13 @@ export function planFor(settings: Settings, job: Job): SweepPlan {
   });
 }
 
+/** Chunks published per broker call: enough to amortize a round trip, few enough to stay small. */
+const PUBLISH_BATCH = 10_000;
+
 /**
  * Records the job and publishes its chunks, calling `onCreated` in between (so workers can start
- * while the chunks go out). Returns false when the job already exists (nothing is published). A publish that fails midway removes the job again, so a second submit can start
- * over instead of finding a job with only some of its chunks.
+ * while the chunks go out). Returns false when the job already exists (nothing is published). A publish that fails midway removes the job again, so a second
+ * submit can start over instead of finding a job with only some of its chunks.
  */
 export async function submitPlan(
   broker: Broker,
@@ -142,7 +145,7 @@ export async function submitPlan(
   if (!(await broker.createJob(plan.record))) return false;
   onCreated();
   try {
-    await broker.publish(plan.tasks);
+    for (const batch of plan.batches(PUBLISH_BATCH)) await broker.publish(batch);
   } catch (error) {
     await broker.reset(plan.record.jobId).catch(() => {});
     throw error;
