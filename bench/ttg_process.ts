@@ -9,6 +9,7 @@ import type { Broker, StoredResult } from "../brokers/broker.ts";
 import { eachResult } from "../brokers/results.ts";
 import { planSweep } from "../workers/plan.ts";
 import { submitPlan } from "../workers/run.ts";
+import { WORKER_V8_FLAGS } from "../workers/v8_flags.ts";
 import type { BenchTarget } from "./targets.ts";
 
 const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
@@ -20,9 +21,17 @@ export interface TtgProgram {
   readonly cwd?: string;
 }
 
-/** `deno run -A workers/cli.ts`, as `deno task ttg` runs it. */
+/** `deno run -A workers/cli.ts` with the heap sizing of every ttg process, as `deno task ttg` does. */
 export const DENO_RUN: TtgProgram = {
-  argv: [Deno.execPath(), "run", "-A", "--config", CONFIG, CLI],
+  argv: [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `--v8-flags=${WORKER_V8_FLAGS.join(",")}`,
+    "--config",
+    CONFIG,
+    CLI,
+  ],
 };
 
 /** Starts `ttg ARGS…` with output discarded. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { WORKER_V8_FLAGS } from "../workers/v8_flags.ts";
 
 /** The CLI entry compiled into `dist/ttg`. */
 export const CLI_ENTRY = "workers/cli.ts";
@@ -58,14 +59,16 @@ export interface CompileOptions {
 }
 
 /**
- * `deno compile` of the CLI with {@linkcode COMPILE_PERMISSIONS}. deno reads the runtime it
+ * `deno compile` of the CLI with {@linkcode COMPILE_PERMISSIONS} and the heap sizing of every ttg
+ * process (workers/v8_flags.ts) baked in. deno reads the runtime it
  * embeds from DENORT_BIN when set (otherwise it downloads it).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileArgv } from "./binary.ts";
  * const argv = compileArgv({ include: ["workers/handler_thread.ts"] });
- * console.assert(argv.includes("--include=workers/handler_thread.ts") && argv.at(-1) === "workers/cli.ts");
+ * assert.ok(argv.includes("--include=workers/handler_thread.ts") && argv.at(-1) === "workers/cli.ts");
  * ```
  */
 export function compileArgv(options: CompileOptions = {}): string[] {
@@ -75,6 +78,7 @@ export function compileArgv(options: CompileOptions = {}): string[] {
     "--no-prompt",
     ...COMPILE_PERMISSIONS.map((p) => p.flag),
     ...UNSTABLE_FLAGS.map((u) => u.flag),
+    `--v8-flags=${WORKER_V8_FLAGS.join(",")}`,
     ...(options.include ?? []).map((path) => `--include=${path}`),
     ...(options.target ? [`--target=${options.target}`] : []),
     `--output=${options.output ?? BINARY_PATH}`,
@@ -90,6 +94,7 @@ export function runWithCompilePermissionsArgv(deno = "deno"): string[] {
     "--no-prompt",
     ...COMPILE_PERMISSIONS.map((p) => p.flag),
     ...UNSTABLE_FLAGS.map((u) => u.flag),
+    `--v8-flags=${WORKER_V8_FLAGS.join(",")}`,
     CLI_ENTRY,
   ];
 }

@@ -19,6 +19,7 @@ import { REPO_ROOT } from "../tasks/command.ts";
 import { compileExecutable, findWorkerModules } from "../tasks/compile.ts";
 import { buildDate, gitCommitArgv } from "../tasks/image.ts";
 import { listening, ttg } from "./helpers.ts";
+import { WORKER_V8_FLAGS } from "../workers/v8_flags.ts";
 
 const DENORT_BIN = Deno.env.get("DENORT_BIN");
 
@@ -51,6 +52,7 @@ Deno.test("deno compile: narrow permissions, worker options, the handler thread 
     "--allow-run",
     "--allow-sys=hostname",
     "--unstable-worker-options",
+    "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50",
     "--include=workers/handler_thread.ts",
     "--output=dist/ttg",
     "workers/cli.ts",
@@ -288,4 +290,16 @@ Deno.test("deno task compile with a wrong DENORT_BIN says deno's reason in one l
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("deno task demo and deno task ttg run the coordinator with the heap sizing its workers get", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const flag = `--v8-flags=${WORKER_V8_FLAGS.join(",")}`;
+  for (const task of ["demo", "ttg"]) {
+    assert.ok(
+      String(config.tasks[task]).split(" ").includes(flag),
+      `${task}: ${config.tasks[task]}`,
+    );
+  }
+  assert.ok(runWithCompilePermissionsArgv().includes(flag));
 });

@@ -8,7 +8,10 @@
  * needs a large heap still gets it), only earlier collections.
  *
  * `ttg run` gives them to the worker processes it starts and the generated worker pods set them,
- * both through `DENO_V8_FLAGS` (read by `deno run` and by the compiled binary alike).
+ * both through `DENO_V8_FLAGS` (read by `deno run` and by the compiled binary alike). The
+ * coordinator gets them too, from `deno task demo` and `deno task ttg` and baked into the compiled
+ * binary: its report folds a million results a page at a time, and the same early collections
+ * keep it near its live size.
  *
  * @module
  */
