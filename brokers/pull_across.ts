@@ -8,6 +8,7 @@
  */
 import type { Delivery } from "./broker.ts";
 import { type JobHead, shareSlots } from "./share.ts";
+import { waitOrAbort } from "./wait.ts";
 
 /** What a pull across jobs needs of a driver. */
 export interface HeadsDriver {
@@ -47,19 +48,7 @@ export async function pullAcross(
     if (out.length > 0) return out;
     const leftMs = deadline - Date.now();
     if (leftMs <= 0) return [];
-    await pause(Math.min(pollMs, leftMs), signal);
+    await waitOrAbort(Math.min(pollMs, leftMs), signal);
     pollMs = Math.min(MAX_POLL_MS, pollMs * 2);
   }
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

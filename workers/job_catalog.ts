@@ -16,6 +16,9 @@ import type { Job, Logger } from "../jobs/define_job.ts";
 import { CMD_HANDLER_PREFIX } from "../jobs/command_job.ts";
 import { BUILTIN_JOBS } from "../jobs/load.ts";
 import type { ChunkExecutor } from "./executor.ts";
+import { globMatcher } from "./job_glob.ts";
+
+export { globMatcher };
 
 /** A job's handler in a worker: its definition and where it runs. */
 export interface JobHandler {
@@ -58,36 +61,6 @@ export function singleJob(jobId: string, handler: JobHandler): JobSource {
     refresh: () => Promise.resolve(),
     close: () => Promise.resolve(), // the caller owns the executor
   };
-}
-
-/**
- * `*` any run of characters, `?` one, `[...]` one of a set; everything else literal.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { globMatcher } from "./job_catalog.ts";
- * const nightly = globMatcher("nightly-*");
- * assert.ok(nightly("nightly-2026-12-01") && !nightly("adhoc-1"));
- * ```
- */
-export function globMatcher(glob: string): (jobId: string) => boolean {
-  let source = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === "*") source += ".*";
-    else if (c === "?") source += ".";
-    else if (c === "[") {
-      const end = glob.indexOf("]", i + 1);
-      if (end < 0) source += "\\[";
-      else {
-        source += `[${glob.slice(i + 1, end).replace(/[\\^]/g, "\\$&")}]`;
-        i = end;
-      }
-    } else source += c.replace(/[.+^${}()|\\\]-]/g, "\\$&");
-  }
-  const re = new RegExp(`^${source}$`);
-  return (jobId) => re.test(jobId);
 }
 
 /** Where a job's handler comes from: a built-in, or a module file. */

@@ -19,6 +19,7 @@ import {
 import { type ChunkAnswer, HandlerProcess } from "./handler_process.ts";
 import { chunkLine } from "./process_protocol.ts";
 import { ProcessWatchdog } from "./process_watchdog.ts";
+import { waitOrAbort } from "../brokers/wait.ts";
 
 /** Options of {@linkcode ProcessPoolExecutor.create}. */
 export interface ProcessPoolOptions {
@@ -168,7 +169,7 @@ export class ProcessPoolExecutor implements ChunkExecutor {
             delay_ms: delayMs,
           });
         }
-        await sleep(delayMs, this.#closing.signal);
+        await waitOrAbort(delayMs, this.#closing.signal);
         if (this.#closed) return undefined;
       }
       let process: HandlerProcess;
@@ -327,20 +328,6 @@ export class ProcessPoolExecutor implements ChunkExecutor {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** Waits `ms`, or less if `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** `promise`, or a rejection as soon as `signal` aborts. */

@@ -16,6 +16,7 @@ import { decodeTask } from "./codec.ts";
 import { isNoGroup } from "./connection.ts";
 import { malformedArgs } from "./plans.ts";
 import { arrayOf, type RedisAccess } from "./reads.ts";
+import { waitOrAbort } from "../wait.ts";
 
 /** What a pull needs of the broker. */
 export interface PullContext {
@@ -85,11 +86,11 @@ export async function pullDeliveries(ctx: PullContext, request: RedisPull): Prom
     const left = Math.ceil(deadline - performance.now());
     if (left <= 0 || signal.aborted) break;
     if (control !== "running") {
-      await pause(Math.min(left, NOT_RUNNING_POLL_MS), signal);
+      await waitOrAbort(Math.min(left, NOT_RUNNING_POLL_MS), signal);
       continue;
     }
     if (room === 0) {
-      await pause(Math.min(left, AT_CAP_POLL_MS), signal);
+      await waitOrAbort(Math.min(left, AT_CAP_POLL_MS), signal);
       continue;
     }
     const blockMs = nextDueMs >= 0 ? Math.max(1, Math.min(left, nextDueMs)) : left;
@@ -144,18 +145,4 @@ async function accept(
     await ctx.access.script("ttgNack", [base, jobId, consumerId, request.controls, ...malformed]);
   }
   return deliveries;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -54,6 +54,7 @@ import { SqliteRecords } from "./records.ts";
 import { openDatabase, SQL } from "./schema.ts";
 import { SqliteStore } from "./store.ts";
 import { Tables } from "./tables.ts";
+import { waitOrAbort } from "../wait.ts";
 
 /** Options of {@linkcode openSqliteBroker}: where the database is, and the broker options. */
 export type SqliteBrokerOptions = {
@@ -156,7 +157,7 @@ async function connect(path: string, busyTimeoutMs: number): Promise<DatabaseSyn
         return openDatabase(path, busyTimeoutMs);
       } catch (error) {
         if (tries >= 5 || !/locked/.test(errorMessage(error))) throw error;
-        await sleep(50 * tries);
+        await waitOrAbort(50 * tries);
       }
     }
   } catch (error) {
@@ -179,19 +180,6 @@ function translateError(error: unknown, action: string): unknown {
     return new BrokerError("UNAVAILABLE", `Cannot ${action}: ${message}`, { cause: error });
   }
   return error; // anything else is a bug (SQL, constraint): keep the native error
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** The SQLite steps behind the guard: synchronous statements, and polling for pulls. */
@@ -249,7 +237,7 @@ class SqliteDriver implements BrokerDriver {
       }
       const leftMs = deadline - Date.now();
       if (leftMs <= 0) return [];
-      await sleep(Math.min(pollMs, leftMs), signal);
+      await waitOrAbort(Math.min(pollMs, leftMs), signal);
       pollMs = Math.min(MAX_POLL_MS, pollMs * 2);
     }
   }

@@ -11,6 +11,7 @@ import { ConfigError, errorMessage, TtgError } from "../../errors.ts";
 import { History } from "./history.ts";
 import { renderPlain, renderScreen, snapshotJson } from "./render.ts";
 import { type JobSelection, readSnapshot, type Snapshot } from "./snapshot.ts";
+import { waitOrAbort } from "../../brokers/wait.ts";
 
 /** Options of {@linkcode monitor}. */
 export interface MonitorOptions {
@@ -54,7 +55,7 @@ export async function monitor(o: MonitorOptions): Promise<void> {
           ? JSON.stringify(snapshotJson(snapshot, o.broker.backend)) + "\n"
           : show(snapshot, note),
       );
-      await sleep(o.intervalMs, o.signal);
+      await waitOrAbort(o.intervalMs, o.signal);
       if (o.signal.aborted) return;
       try {
         snapshot = await readSnapshot(o.broker, o.selection);
@@ -91,17 +92,4 @@ async function readFirst(o: MonitorOptions): Promise<Snapshot> {
     }
     throw error;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
