@@ -10,6 +10,9 @@ import type { RabbitConnection, Session } from "./connection.ts";
 import * as store from "./store.ts";
 import { declareJob, type JobNames, type QueueType } from "./topology.ts";
 
+/** A job found without a record is not read again for this long (pulls ask on every call). */
+const ABSENT_KEPT_MS = 1000;
+
 /** How task queues are declared. */
 export interface DeclareOptions {
   readonly queueType: QueueType;
@@ -24,6 +27,8 @@ export class DeclaredJobs {
   readonly #topologies = new Map<string, { session: Session; ready: Promise<void> }>();
   /** Records read or written (a record never changes once written). */
   readonly #records = new Map<string, JobRecord>();
+  /** When a job was last found without a record (a predecessor's job has none). */
+  readonly #absent = new Map<string, number>();
 
   constructor(
     connection: RabbitConnection,
@@ -54,18 +59,21 @@ export class DeclaredJobs {
     return ready;
   }
 
-  /** The job's record, read until there is one (then kept). */
+  /** The job's record, read until there is one (then kept; none is kept `ABSENT_KEPT_MS`). */
   async record(jobId: string): Promise<JobRecord | null> {
     const known = this.#records.get(jobId);
     if (known) return known;
+    if (Date.now() - (this.#absent.get(jobId) ?? -Infinity) < ABSENT_KEPT_MS) return null;
     const record = await store.getJob(this.#connection, this.#names(jobId));
     if (record) this.#records.set(jobId, record);
+    else this.#absent.set(jobId, Date.now());
     return record;
   }
 
   /** A record this instance wrote. */
   recorded(job: JobRecord): void {
     this.#records.set(job.jobId, job);
+    this.#absent.delete(job.jobId);
   }
 
   /** The topology must be declared again (a publish found it missing). */
@@ -77,5 +85,6 @@ export class DeclaredJobs {
   forget(jobId: string): void {
     this.#topologies.delete(jobId);
     this.#records.delete(jobId);
+    this.#absent.delete(jobId);
   }
 }
