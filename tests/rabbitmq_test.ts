@@ -113,6 +113,26 @@ async function listTraces(ctl: Ctl, prefix: string, jobId: string): Promise<stri
   return found.sort();
 }
 
+/**
+ * Deletes the case's key-value queues (`<prefix>:kv…`: entries, indexes, locks), which outlive
+ * its jobs by design (the fleet registry, settings, the indexes).
+ */
+async function deleteKvQueues(url: string, ctl: Ctl, prefix: string): Promise<void> {
+  const out = await ctl("list_queues", "name");
+  const mine = out.stdout.split("\n").map((l) => l.trim()).filter((name) =>
+    name.startsWith(`${prefix}:kv`)
+  );
+  if (mine.length === 0) return;
+  const connection = await amqp.connect(url);
+  try {
+    const channel = await connection.createChannel();
+    for (const queue of mine) await channel.deleteQueue(queue);
+    await channel.close();
+  } finally {
+    await connection.close();
+  }
+}
+
 /** A conformance setup on the RabbitMQ at `url`, with its own name prefix. */
 function conformanceSetup(
   url: string,
@@ -156,6 +176,7 @@ function conformanceSetup(
     },
     async cleanup() {
       await raw?.close();
+      await deleteKvQueues(url, ctl, prefix);
     },
   };
 }
