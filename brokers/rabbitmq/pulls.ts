@@ -106,7 +106,11 @@ export class Pulls {
         const left = deadline - Date.now();
         if (left <= 0) return [];
         const waitFor = Math.min(left, ...open.map(pollMs), CONTROL_CACHE_MS);
-        await Promise.race(intakes.map((i) => i.wait(waitFor, signal)));
+        // The first job to wake ends the others' waits (and their timers).
+        const round = new AbortController();
+        const either = AbortSignal.any([signal, round.signal]);
+        await Promise.race(intakes.map((i) => i.wait(waitFor, either)));
+        round.abort();
         if (!signal.aborted) await sleep(Math.min(GATHER_MS, Math.max(0, deadline - Date.now())));
       }
     } finally {
