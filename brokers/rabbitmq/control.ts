@@ -65,6 +65,28 @@ export class JobControls {
     return reading;
   }
 
+  /**
+   * Refreshes the words of several jobs whose reads are stale with one `list` of the store
+   * (a pull across many jobs would otherwise read each job's entry every `CONTROL_CACHE_MS`); a
+   * job missing from the list is running. One or none stale: nothing (`of` reads it).
+   */
+  async refresh(jobIds: readonly string[]): Promise<void> {
+    const now = Date.now();
+    const stale = jobIds.filter((id) => {
+      const cached = this.#cache.get(id);
+      return !this.#reading.has(id) && !(cached && now - cached.at < CONTROL_CACHE_MS);
+    });
+    if (stale.length < 2) return;
+    const generation = this.#generation;
+    const words = new Map(await this.#kv().list("controls"));
+    if (generation !== this.#generation) return;
+    for (const id of stale) {
+      // A write of this instance meanwhile is newer than what the list saw.
+      if ((this.#cache.get(id)?.at ?? 0) > now) continue;
+      this.#cache.set(id, { control: readControl(words.get(id) ?? null), at: now });
+    }
+  }
+
   /** A write of the store: a control this instance wrote holds from now on. */
   noteWrite(space: KvSpace, key: string, value: string | null): void {
     if (space !== "controls") return;

@@ -40,6 +40,8 @@ export interface PullContext {
   /** Declares the job's topology on `session` and joins its census. */
   join(session: Session, jobId: string): Promise<void>;
   control(jobId: string): Promise<JobControl>;
+  /** Refreshes the control words of several jobs at once (one read of the store). */
+  refreshControls(jobIds: readonly string[]): Promise<void>;
   /** The job's `maxInFlight`, if its record has one. */
   cap(jobId: string): Promise<number | undefined>;
   /** Messages ready in the job's task queue now. */
@@ -95,6 +97,7 @@ export class Pulls {
       for (;;) {
         if (signal.aborted) return [];
         const session = await this.#session(deadline);
+        await this.#ctx.refreshControls(jobIds);
         const open: Open[] = [];
         for (const jobId of jobIds) {
           const job = await this.#open(session, jobId, max, true);

@@ -180,6 +180,7 @@ class RabbitDriver implements BrokerDriver {
         await this.#census.join(session, jobId);
       },
       control: (jobId) => this.#controls.of(jobId),
+      refreshControls: (jobIds) => this.#controls.refresh(jobIds),
       cap: async (jobId) => (await this.#jobs.record(jobId))?.maxInFlight,
       ready: async (jobId) =>
         (await this.connection.admin.probe(this.#namesOf(jobId).tasks))?.messageCount ?? 0,
