@@ -68,7 +68,7 @@ export interface IntakeOptions {
 export interface ConsumeWindow {
   /** The pull's `max`. */
   readonly max: number;
-  /** Deliveries of the job the puller holds now (a pull across jobs); 0 for a one-job pull. */
+  /** Deliveries of the job the puller holds now (a pull across jobs); none for a one-job pull. */
   readonly held?: number;
   /** The job's `maxInFlight`: the window is exactly this. */
   readonly cap?: number;
@@ -108,10 +108,12 @@ export class JobIntake {
    */
   async consume(session: Session, window: ConsumeWindow): Promise<boolean> {
     while (this.#starting) await this.#starting;
-    const { max, held = 0, cap } = window;
+    const { max, held, cap } = window;
     const base = this.#o.prefetch ?? 2 * Math.max(1, max);
-    const wanted = cap ?? held + base;
-    const enough = cap ?? held + Math.min(base, Math.max(1, max));
+    const wanted = cap ?? (held ?? 0) + base;
+    // A pull across jobs keeps a window with room for one more pull (it is widened as the puller
+    // holds more, and would otherwise be re-created on nearly every pull).
+    const enough = cap ?? (held === undefined ? wanted : held + Math.min(base, Math.max(1, max)));
     const current = this.#consumer;
     if (current && current.session === session && current.prefetch >= enough) return false;
     this.#starting = (async () => {
