@@ -10,8 +10,9 @@
  *   {@linkcode TransitionGate}, waits for the steps under way, and answers, on RabbitMQ's direct
  *   reply-to, the ids of the chunks it holds (handed out, prefetched, or being recovered). It
  *   starts no new step until the reader's `release` (or `PAUSE_MAX_MS`).
- * - **Announcements**: a reset, and dead letters replayed or purged, are announced on the same
- *   exchange, so consumers drop what they knew.
+ * - **Announcements**: a reset, dead letters replayed or purged, and a change of the job's
+ *   control (pause, resume, cancel) are announced on the same exchange, so consumers drop what
+ *   they knew.
  *
  * @module
  */
@@ -31,6 +32,8 @@ export interface CensusHandlers {
   reset(jobId: string): void;
   /** Dead letters of the job were replayed or purged. */
   lettersRemoved(jobId: string): void;
+  /** The job's control changed. */
+  controlChanged(jobId: string): void;
 }
 
 /** The consumer side: a private control queue per session, and presence per job. */
@@ -40,6 +43,11 @@ export class CensusResponder {
   readonly #names: (jobId: string) => JobNames;
   readonly #handlers: CensusHandlers;
   #control: { session: Session; queue: string; joined: Map<string, Promise<void>> } | undefined;
+
+  /** This instance's id: its own announcements come back to it and are ignored. */
+  get instance(): string {
+    return this.#instance;
+  }
 
   constructor(
     connection: RabbitConnection,
@@ -90,7 +98,7 @@ export class CensusResponder {
   }
 
   #receive(session: Session, message: ConsumeMessage): void {
-    let request: { type?: string; jobId?: string; id?: string };
+    let request: { type?: string; jobId?: string; id?: string; from?: string };
     try {
       request = JSON.parse(message.content.toString());
     } catch {
@@ -101,6 +109,9 @@ export class CensusResponder {
     if (type === "release") return this.#handlers.release(jobId, id);
     if (type === "reset") return this.#handlers.reset(jobId);
     if (type === "letters") return this.#handlers.lettersRemoved(jobId);
+    if (type === "control" && request.from !== this.#instance) {
+      return this.#handlers.controlChanged(jobId);
+    }
     const replyTo = message.properties.replyTo;
     if (type !== "census" || typeof replyTo !== "string") return;
     void this.#handlers.census(jobId, id).then((held) => {
@@ -188,16 +199,17 @@ export async function takeCensus(
   };
 }
 
-/** Tells the job's consumers that it was reset, or that dead letters went away. */
+/** Tells the job's consumers that it was reset, that dead letters went away, or its control. */
 export async function announce(
   connection: RabbitConnection,
   names: JobNames,
-  type: "reset" | "letters",
+  type: "reset" | "letters" | "control",
+  from?: string,
 ): Promise<void> {
   const channel = await connection.channel();
   try {
     await channel.checkExchange(names.control);
-    publish(channel, names, { type, jobId: names.jobId });
+    publish(channel, names, { type, jobId: names.jobId, ...(from ? { from } : {}) });
   } catch {
     // no control exchange: nobody to tell
   } finally {

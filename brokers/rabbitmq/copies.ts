@@ -82,6 +82,9 @@ export class CopyBatch {
       case "dead":
         await this.deadLetter(task, { ...state, claims: epoch }, plan.letter);
         return "dead_lettered";
+      case "cancel":
+        this.cancel(task);
+        return "cancelled";
     }
   }
 
@@ -93,8 +96,17 @@ export class CopyBatch {
     if (plan.action === "requeue") {
       await this.task(task, { ...lost, crashes: plan.crashes, history: plan.history });
     } else if (plan.action === "split") await this.split(task, plan.parts);
-    else await this.deadLetter(task, lost, plan.letter);
+    else if (plan.action === "dead") await this.deadLetter(task, lost, plan.letter);
+    else this.cancel(task);
     this.count("reclaimed");
+  }
+
+  /**
+   * Counts a chunk of a cancelled job as cancelled: no copy, its ack alone ends it (by id, so a
+   * chunk whose ack was lost and that comes back is counted once).
+   */
+  cancel(task: ChunkTask): void {
+    (this.event.cancelledChunks ??= []).push(task.chunkId);
   }
 
   /** A confirmed copy of `task` with `state` in the task queue. */

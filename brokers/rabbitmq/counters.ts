@@ -36,6 +36,10 @@ export interface CounterEvent {
   published?: IdRanges;
   /** Chunks bisected (their parents' ids). */
   splits?: string[];
+  /** Queued chunks of a cancelled job purged from its queues (a count: a purge has no ids). */
+  cancelled?: number;
+  /** Chunks of a cancelled job that a consumer received or was given back (their ids). */
+  cancelledChunks?: string[];
 }
 
 /** The sum of a job's events. */
@@ -49,6 +53,8 @@ export interface CounterTotals {
   /** Distinct chunks published, or undefined when nothing was published through TTG. */
   published: number | undefined;
   splits: number;
+  /** Chunks cancelled: purged, plus distinct chunks cancelled by a consumer. */
+  cancelled: number;
 }
 
 /**
@@ -139,9 +145,12 @@ export async function readCounters(
     delays: new Set(),
     published: undefined,
     splits: 0,
+    cancelled: 0,
   };
   const published: IdRanges[] = [];
   const splits = new Set<string>();
+  const cancelled = new Set<string>();
+  let purged = 0;
   await snapshot(connection, names.stats, (messages) => {
     for (const m of messages) {
       let e: CounterEvent;
@@ -158,9 +167,12 @@ export async function readCounters(
       for (const d of e.delays ?? []) if (Number.isInteger(d)) totals.delays.add(d);
       if (e.published) published.push(e.published);
       for (const id of e.splits ?? []) splits.add(id);
+      purged += Number(e.cancelled ?? 0);
+      for (const id of e.cancelledChunks ?? []) cancelled.add(id);
     }
   });
   totals.published = published.length > 0 ? countIds(published) : undefined;
   totals.splits = splits.size;
+  totals.cancelled = purged + cancelled.size;
   return totals;
 }

@@ -133,6 +133,15 @@ export class Deliveries {
     return out;
   }
 
+  /** How many handed-out deliveries of the job are held on `session` (its `maxInFlight`). */
+  count(jobId: string, session: Session): number {
+    let n = 0;
+    for (const held of this.#held.values()) {
+      if (held.jobId === jobId && held.session === session) n += 1;
+    }
+    return n;
+  }
+
   /** Whether a handed-out delivery of the job held on `session` is unsettled. */
   holds(jobId: string, session: Session): boolean {
     for (const held of this.#held.values()) {

@@ -11,28 +11,28 @@
  *   ack), it is dropped: acked, nothing else. Otherwise it
  *   is planned with `planExpiry` and applied: a fresh copy with one more crash and the same
  *   attempt (not a requeue, which would read as another crash), or its halves, or its dead letter
- *   (`expired`) once the crash budget is spent. Each counts as reclaimed.
+ *   (`expired`) once the crash budget is spent. Each counts as reclaimed. In a cancelled job it
+ *   is cancelled instead (`underControl`).
  *
  * Prefetch: RabbitMQ orders by priority only what it has not delivered yet, so the window is
  * twice the largest `max` asked for (one batch worked on, one waiting), unless `prefetch` is set.
  * A consumer that holds nothing and stops pulling for `LINGER_MS` stops consuming and puts its
  * unclaimed prefetched messages back (fresh copies: no attempt, no crash), so an idle consumer
- * hoards nothing; a release stops it at once, so what it gives back stays for the others.
+ * hoards nothing; a release stops it at once, so what it gives back stays for the others. A pull
+ * across jobs asks for a window of what it holds plus two pulls, so the job's queue can go on
+ * delivering while the puller holds earlier chunks. A job with a `maxInFlight` cap has a window
+ * of exactly the cap (its queue has a single active consumer: topology.ts).
  *
  * @module
  */
 import type { ConsumeMessage } from "amqplib";
-import {
-  malformedLetter,
-  planExpiry,
-  REASONS,
-  reconnectDelayMs,
-  type RetryPolicy,
-} from "../policy.ts";
+import { malformedLetter, reconnectDelayMs, type RetryPolicy } from "../policy.ts";
+import type { JobControl } from "../registry.ts";
 import { decodeTask } from "./codec.ts";
 import type { AdminChannels, Session } from "./connection.ts";
 import { CopyBatch, putBack } from "./copies.ts";
-import { addCounters, isEmptyEvent } from "./counters.ts";
+import { addCounters } from "./counters.ts";
+import { recoverBatch } from "./recovery.ts";
 import type { Deliveries, Received } from "./deliveries.ts";
 import type { TransitionGate } from "./gate.ts";
 import type { LetterIndex, Letters, Results } from "./reader.ts";
@@ -60,6 +60,18 @@ export interface IntakeOptions {
   readonly holding: (session: Session) => boolean;
   /** Keeps track of work that outlives a call, so close() can wait for it. */
   readonly background: (work: Promise<unknown>) => void;
+  /** The job's control word (a redelivery of a cancelled job is cancelled). */
+  readonly control: () => Promise<JobControl>;
+}
+
+/** The prefetch window a pull asks for. */
+export interface ConsumeWindow {
+  /** The pull's `max`. */
+  readonly max: number;
+  /** Deliveries of the job the puller holds now (a pull across jobs); none for a one-job pull. */
+  readonly held?: number;
+  /** The job's `maxInFlight`: the window is exactly this. */
+  readonly cap?: number;
 }
 
 interface Unreadable {
@@ -90,12 +102,20 @@ export class JobIntake {
     this.#o = options;
   }
 
-  /** Makes sure the job is consumed on `session` with a window for pulls of `max`. */
-  async consume(session: Session, max: number): Promise<void> {
+  /**
+   * Makes sure the job is consumed on `session` with a window for the pull; true when it started
+   * (or widened) a consumer, whose first messages may still be on their way.
+   */
+  async consume(session: Session, window: ConsumeWindow): Promise<boolean> {
     while (this.#starting) await this.#starting;
-    const wanted = this.#o.prefetch ?? 2 * Math.max(1, max);
+    const { max, held, cap } = window;
+    const base = this.#o.prefetch ?? 2 * Math.max(1, max);
+    const wanted = cap ?? (held ?? 0) + base;
+    // A pull across jobs keeps a window with room for one more pull (it is widened as the puller
+    // holds more, and would otherwise be re-created on nearly every pull).
+    const enough = cap ?? (held === undefined ? wanted : held + Math.min(base, Math.max(1, max)));
     const current = this.#consumer;
-    if (current && current.session === session && current.prefetch >= wanted) return;
+    if (current && current.session === session && current.prefetch >= enough) return false;
     this.#starting = (async () => {
       const old = current?.session === session ? current.tag : undefined;
       if (!current || current.session !== session) {
@@ -112,6 +132,53 @@ export class JobIntake {
       if (old) await session.main.cancel(old).catch(() => {});
     })().finally(() => (this.#starting = undefined));
     await this.#starting;
+    return true;
+  }
+
+  /** The highest priority among the prefetched messages of `session`, or undefined for none. */
+  headPriority(session: Session): number | undefined {
+    let best: number | undefined;
+    for (const r of this.#buffer) {
+      if (r.session === session && (best === undefined || r.task.priority > best)) {
+        best = r.task.priority;
+      }
+    }
+    return best;
+  }
+
+  /** Takes the prefetched message of `session` with the highest priority (oldest first). */
+  takeBest(session: Session): Received | undefined {
+    let at = -1;
+    this.#buffer.forEach((r, i) => {
+      if (r.session !== session || !session.alive) return;
+      if (at < 0 || r.task.priority > this.#buffer[at]!.task.priority) at = i;
+    });
+    return at < 0 ? undefined : this.#buffer.splice(at, 1)[0];
+  }
+
+  /**
+   * The job was cancelled: its prefetched messages are counted as cancelled and acked, in the
+   * job's gate (a census sees them held, or cancelled). Returns how many.
+   */
+  async cancelBuffered(): Promise<number> {
+    return await this.#o.gate.run(async () => {
+      let n = 0;
+      for (const session of new Set(this.#buffer.map((r) => r.session))) {
+        const items = this.take(session, Infinity);
+        if (items.length === 0 || !session.alive) continue;
+        const batch = new CopyBatch(session, this.#o.names, this.#o.admin);
+        for (const r of items) batch.cancel(r.task);
+        try {
+          await addCounters(session, this.#o.names, batch.event);
+        } catch (error) {
+          this.#buffer.unshift(...items); // uncounted: they stay prefetched
+          throw error;
+        }
+        this.#o.deliveries.ack(session, items.map((r) => r.message));
+        n += items.length;
+      }
+      return n;
+    });
   }
 
   /** A pull starts: keep consuming. */
@@ -257,17 +324,19 @@ export class JobIntake {
           // Read before the step: a chunk with a counted result (or a dead letter) is dropped.
           const jobId = this.#o.names.jobId;
           const results = await this.#o.results.fresh(jobId);
+          const control = await this.#o.control();
           const step = (letters: LetterIndex) =>
             this.#o.gate.run(async () => {
               const batch = this.#recovering.splice(0);
               for (const session of new Set(batch.map((r) => r.session))) {
                 if (!session.alive) continue;
                 const mine = batch.filter((r) => r.session === session);
-                await this.#recoverOn(session, mine, results, letters);
+                await recoverBatch(this.#o, session, mine, { results, letters, control });
               }
             });
           const { maxCrashes } = this.#o.policy;
-          const spent = this.#recovering.some((r) => r.state.crashes + 1 >= maxCrashes);
+          const spent = control !== "cancelled" &&
+            this.#recovering.some((r) => r.state.crashes + 1 >= maxCrashes);
           if (spent) await this.#o.deadLettering(step);
           else await step(await this.#o.letters.fresh(jobId));
         }
@@ -277,30 +346,6 @@ export class JobIntake {
         this.#recovery = undefined;
       }
     })();
-  }
-
-  async #recoverOn(
-    session: Session,
-    batch: readonly Received[],
-    results: { has(chunkId: string): boolean },
-    letters: LetterIndex,
-  ): Promise<void> {
-    const copies = new CopyBatch(session, this.#o.names, this.#o.admin, letters);
-    const acked: ConsumeMessage[] = [];
-    const cause = { holder: "unknown", reason: REASONS.connectionClosed };
-    await Promise.all(batch.map(async (r) => {
-      const id = r.task.chunkId;
-      if (results.has(id) || letters.has(id)) return void acked.push(r.message);
-      const plan = planExpiry({ task: r.task, ...r.state }, cause, this.#o.policy, Date.now());
-      try {
-        await copies.expiry(r, plan);
-        acked.push(r.message);
-      } catch {
-        this.#o.deliveries.requeue(session, r.message);
-      }
-    }));
-    if (!isEmptyEvent(copies.event)) await addCounters(session, this.#o.names, copies.event);
-    this.#o.deliveries.ack(session, acked);
   }
 
   /**

@@ -14,6 +14,9 @@
  *   away, so `extend()` only confirms it is still held, and there is no `reclaim()`.
  * - **Counts** (stats.ts): a census of the job's consumers, paused while the other queues are
  *   read, and counter events (counters.ts).
+ * - **The job index, controls and fleet registry** (kv.ts): one queue of at most one message per
+ *   entry. Steps read the job's control word (control.ts); pulls (pulls.ts) follow it, keep a
+ *   job under its `maxInFlight`, and pull across jobs in the order RabbitMQ allows.
  *
  * @example
  * ```ts ignore
@@ -37,8 +40,7 @@ import type {
   ExtendOutcome,
   JobRecord,
   NackOutcome,
-  PartialBrokerOptions,
-  StoredResult,
+  ResultPage,
 } from "../broker.ts";
 import {
   type BrokerDriver,
@@ -47,12 +49,20 @@ import {
   type PlannedNack,
   type PullRequest,
 } from "../guard.ts";
-import { assertJobId } from "../task.ts";
+import type { PullAcrossRequest } from "../driver.ts";
+import { underControl } from "../policy.ts";
 import { commit, countZombies } from "./commit.ts";
 import { interpretError, RabbitConnection, type Session } from "./connection.ts";
 import { DEAD_LETTER_IDS } from "./codec.ts";
 import { applyNacks } from "./copies.ts";
 import { announce, CensusResponder } from "./census.ts";
+import { JobControls } from "./control.ts";
+import { RabbitKv } from "./kv.ts";
+import { Pulls } from "./pulls.ts";
+import { type RabbitBrokerOptions, rabbitOptions } from "./options.ts";
+
+export type { RabbitBrokerOptions } from "./options.ts";
+import { DeclaredJobs } from "./declared.ts";
 import { Deliveries } from "./deliveries.ts";
 import { TransitionGate } from "./gate.ts";
 import { JobIntake } from "./intake.ts";
@@ -68,32 +78,8 @@ import {
 } from "./reader.ts";
 import { readStats } from "./stats.ts";
 import * as store from "./store.ts";
-import { type RabbitConnectionOptions, rabbitTarget } from "./target.ts";
-import {
-  backoffSteps,
-  declareJob,
-  deliveryLimit,
-  type JobNames,
-  jobNames,
-  type QueueType,
-} from "./topology.ts";
-
-/** Options of {@linkcode openRabbitBroker}. */
-export type RabbitBrokerOptions =
-  & RabbitConnectionOptions
-  & {
-    /**
-     * Prefix of every queue and exchange name. The job whose id equals it uses the predecessor's
-     * names (`ttg.tasks`, `ttg.results`, …); other jobs use `<prefix>.<jobId>.tasks`, ….
-     * @default "ttg"
-     */
-    readonly namePrefix?: string;
-    /** Task queues of namespaced jobs: classic (with priorities) or quorum. @default "classic" */
-    readonly queueType?: QueueType;
-    /** Fixed prefetch window per job; by default twice the largest `max` a pull asked for. */
-    readonly prefetch?: number;
-  }
-  & PartialBrokerOptions;
+import { rabbitTarget } from "./target.ts";
+import { backoffSteps, deliveryLimit, type JobNames, jobNames } from "./topology.ts";
 
 /**
  * Opens a broker on RabbitMQ. Connects at once (retrying up to `connectTimeoutMs`, telling
@@ -125,8 +111,11 @@ class RabbitDriver implements BrokerDriver {
   });
   readonly deadLetterIds = DEAD_LETTER_IDS;
   readonly connection: RabbitConnection;
+  readonly kv: RabbitKv;
+  readonly #controls: JobControls;
+  readonly #pulls: Pulls;
+  readonly #jobs: DeclaredJobs;
   readonly #prefix: string;
-  readonly #queueType: QueueType;
   readonly #prefetch: number | undefined;
   readonly #names = new Map<string, JobNames>();
   readonly #deliveries: Deliveries;
@@ -135,21 +124,12 @@ class RabbitDriver implements BrokerDriver {
   readonly #census: CensusResponder;
   readonly #intakes = new Map<string, JobIntake>();
   readonly #gates = new Map<string, TransitionGate>();
-  readonly #topologies = new Map<string, { session: Session; ready: Promise<void> }>();
   readonly #background = new Set<Promise<unknown>>();
 
   constructor(options: RabbitBrokerOptions) {
-    const { namePrefix = "ttg", queueType = "classic", prefetch, ...rest } = options;
+    const { namePrefix, queueType, prefetch, rest } = rabbitOptions(options);
     this.options = brokerOptions(rest);
-    assertJobId(namePrefix);
-    if (queueType !== "classic" && queueType !== "quorum") {
-      throw new TypeError(`Invalid queueType "${queueType}": expected classic or quorum`);
-    }
-    if (prefetch !== undefined && !(Number.isInteger(prefetch) && prefetch > 0)) {
-      throw new RangeError(`Invalid prefetch "${prefetch}": expected a whole number above 0`);
-    }
     this.#prefix = namePrefix;
-    this.#queueType = queueType;
     this.#prefetch = prefetch;
     this.#deliveries = new Deliveries(this.options.retry.maxAttempts);
     this.connection = new RabbitConnection(
@@ -158,7 +138,23 @@ class RabbitDriver implements BrokerDriver {
       (session) => this.#setupSession(session),
       options.onConnectRetry,
     );
+    this.#controls = new JobControls(() => this.kv);
+    this.kv = new RabbitKv(
+      this.connection,
+      namePrefix,
+      (space, key, value) => {
+        this.#controls.noteWrite(space, key, value);
+        // The job's consumers elsewhere drop their cached word (control.ts).
+        if (space !== "controls") return;
+        const names = this.#namesOf(key);
+        this.#track(announce(this.connection, names, "control", this.#census.instance));
+      },
+    );
     const names = (jobId: string) => this.#namesOf(jobId);
+    this.#jobs = new DeclaredJobs(this.connection, names, {
+      queueType,
+      deliveryLimit: deliveryLimit(this.options.retry.maxCrashes),
+    });
     this.#results = new LiveIndexes(this.connection, names, RESULTS);
     this.#letters = new LiveIndexes(this.connection, names, LETTERS);
     this.#census = new CensusResponder(this.connection, names, {
@@ -173,11 +169,28 @@ class RabbitDriver implements BrokerDriver {
       release: (jobId, id) => this.#gates.get(jobId)?.resume(id),
       reset: (jobId) => void this.#forget(jobId),
       lettersRemoved: (jobId) => void this.#letters.forget(jobId),
+      controlChanged: (jobId) => this.#controlChanged(jobId),
+    });
+    this.#pulls = new Pulls({
+      connection: this.connection,
+      deliveries: this.#deliveries,
+      intake: (jobId) => this.#intake(jobId),
+      join: async (session, jobId) => {
+        await this.#jobs.topology(session, jobId);
+        await this.#census.join(session, jobId);
+      },
+      control: (jobId) => this.#controls.of(jobId),
+      refreshControls: (jobIds) => this.#controls.refresh(jobIds),
+      cap: async (jobId) => (await this.#jobs.record(jobId))?.maxInFlight,
+      ready: async (jobId) =>
+        (await this.connection.admin.probe(this.#namesOf(jobId).tasks))?.messageCount ?? 0,
     });
   }
 
   async createJob(job: JobRecord): Promise<boolean> {
-    return await store.createJob(this.connection, this.#namesOf(job.jobId), job);
+    const created = await store.createJob(this.connection, this.#namesOf(job.jobId), job);
+    if (created) this.#jobs.recorded(job);
+    return created;
   }
 
   getJob(jobId: string): Promise<JobRecord | null> {
@@ -188,31 +201,26 @@ class RabbitDriver implements BrokerDriver {
     await publishTasks({
       connection: this.connection,
       names: this.#namesOf(jobId),
-      topology: (session) => this.#topology(session, jobId),
-      forget: () => this.#topologies.delete(jobId),
+      topology: (session) => this.#jobs.topology(session, jobId),
+      forget: () => this.#jobs.redeclare(jobId),
     }, tasks);
   }
 
-  async pull({ jobId, max, waitMs, signal }: PullRequest): Promise<Delivery[]> {
-    const intake = this.#intake(jobId);
-    const deadline = Date.now() + waitMs;
-    intake.pullStarted();
-    try {
-      for (;;) {
-        if (signal.aborted) return [];
-        const session = await this.connection.session(Math.max(100, deadline - Date.now()));
-        await this.#topology(session, jobId);
-        await this.#census.join(session, jobId);
-        await intake.consume(session, max);
-        const taken = intake.take(session, max);
-        if (taken.length > 0) return taken.map((r) => this.#deliveries.handOut(jobId, r));
-        const left = deadline - Date.now();
-        if (left <= 0) return [];
-        await intake.wait(left, signal);
-      }
-    } finally {
-      intake.pullEnded();
-    }
+  pull(request: PullRequest): Promise<Delivery[]> {
+    return this.#pulls.one(request);
+  }
+
+  /** RabbitMQ cannot tell each job's head without taking it: no `heads()` (pulls.ts). */
+  pullAcross(request: PullAcrossRequest): Promise<Delivery[]> {
+    return this.#pulls.across(request);
+  }
+
+  async cancelQueued(jobId: string): Promise<number> {
+    const names = this.#namesOf(jobId);
+    const session = await this.connection.session();
+    const delays = backoffSteps(this.options.retry);
+    const purged = await store.purgeQueued(session, this.connection, names, delays);
+    return purged + (await this.#intakes.get(jobId)?.cancelBuffered() ?? 0);
   }
 
   /** Not inside the gate: a result only adds to the results, read before a census (stats.ts). */
@@ -227,8 +235,10 @@ class RabbitDriver implements BrokerDriver {
     }, requests);
   }
 
-  async nack(jobId: string, requests: readonly PlannedNack[]): Promise<NackOutcome[]> {
+  async nack(jobId: string, planned: readonly PlannedNack[]): Promise<NackOutcome[]> {
     const names = this.#namesOf(jobId);
+    const control = await this.#controls.of(jobId);
+    const requests = planned.map((r) => ({ ...r, plan: underControl(r.plan, control) }));
     if (requests.some((r) => r.plan.action === "release")) await this.#intakes.get(jobId)?.idle();
     const step = (letters: LetterIndex) =>
       this.#gate(jobId).run(() =>
@@ -249,7 +259,11 @@ class RabbitDriver implements BrokerDriver {
 
   async extend(jobId: string, deliveries: readonly Delivery[]): Promise<ExtendOutcome[]> {
     const session = this.connection.current;
-    const outcomes = deliveries.map((d) => this.#deliveries.extendOutcome(d, session));
+    const cancelled = (await this.#controls.of(jobId)) === "cancelled";
+    const outcomes = deliveries.map((d) => {
+      const outcome = this.#deliveries.extendOutcome(d, session);
+      return cancelled && outcome === "extended" ? "cancelled" : outcome;
+    });
     const zombies = outcomes.filter((o) => o === "zombie").length;
     await countZombies(() => this.connection.session(), this.#namesOf(jobId), zombies);
     return outcomes;
@@ -260,12 +274,13 @@ class RabbitDriver implements BrokerDriver {
       connection: this.connection,
       results: this.#results,
       delays: backoffSteps(this.options.retry),
+      control: (id: string) => this.#controls.of(id),
     };
     return readStats(sources, this.#namesOf(jobId));
   }
 
-  async results(jobId: string): Promise<StoredResult[]> {
-    return (await this.#results.fresh(jobId)).results();
+  async results(jobId: string, cursor: string | null, limit: number): Promise<ResultPage> {
+    return (await this.#results.fresh(jobId)).page(cursor, limit);
   }
 
   listDeadLetters(jobId: string, limit: number | undefined): Promise<DeadLetter[]> {
@@ -274,7 +289,7 @@ class RabbitDriver implements BrokerDriver {
 
   async replayDeadLetters(jobId: string, ids: readonly string[] | undefined): Promise<number> {
     const session = await this.connection.session();
-    await this.#topology(session, jobId);
+    await this.#jobs.topology(session, jobId);
     await this.#letters.forget(jobId);
     return await store.replayDeadLetters(session, this.connection, this.#namesOf(jobId), ids);
   }
@@ -324,9 +339,10 @@ class RabbitDriver implements BrokerDriver {
   async #forget(jobId: string): Promise<void> {
     const intake = this.#intakes.get(jobId);
     this.#intakes.delete(jobId);
-    this.#topologies.delete(jobId);
     this.#census.leave(jobId);
     this.#deliveries.reset(jobId);
+    this.#jobs.forget(jobId);
+    this.#controls.forget(jobId);
     await intake?.drop();
     await this.#results.forget(jobId);
     await this.#letters.forget(jobId);
@@ -339,18 +355,16 @@ class RabbitDriver implements BrokerDriver {
     await this.#census.setupSession(session);
   }
 
-  #topology(session: Session, jobId: string): Promise<void> {
-    const known = this.#topologies.get(jobId);
-    if (known?.session === session) return known.ready;
-    const ready = declareJob(this.connection.admin, this.#namesOf(jobId), {
-      queueType: this.#queueType,
-      deliveryLimit: deliveryLimit(this.options.retry.maxCrashes),
-    });
-    this.#topologies.set(jobId, { session, ready });
-    ready.catch(() => {
-      if (this.#topologies.get(jobId)?.ready === ready) this.#topologies.delete(jobId);
-    });
-    return ready;
+  /** Another instance changed the job's control: read it again, and follow it at once. */
+  #controlChanged(jobId: string): void {
+    this.#controls.forget(jobId);
+    const intake = this.#intakes.get(jobId);
+    if (!intake) return;
+    this.#track((async () => {
+      const control = await this.#controls.of(jobId);
+      if (control === "cancelled") await intake.cancelBuffered();
+      else if (control === "paused") await intake.stop();
+    })());
   }
 
   #intake(jobId: string): JobIntake {
@@ -368,6 +382,7 @@ class RabbitDriver implements BrokerDriver {
         ...(this.#prefetch ? { prefetch: this.#prefetch } : {}),
         holding: (session) => this.#deliveries.holds(jobId, session),
         background: (work) => this.#track(work),
+        control: () => this.#controls.of(jobId),
       }));
   }
 

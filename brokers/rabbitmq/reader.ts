@@ -14,7 +14,7 @@
  * @module
  */
 import type { Channel, ConsumeMessage } from "amqplib";
-import type { StoredResult } from "../broker.ts";
+import type { ResultPage, StoredResult } from "../broker.ts";
 import { errorMessage } from "../../errors.ts";
 import { decodeResults, ID_HEADER, isMalformedLetter } from "./codec.ts";
 import { type RabbitConnection, type Session, Unreachable } from "./connection.ts";
@@ -107,8 +107,11 @@ function messageKey(message: { content: Uint8Array; properties: { headers?: unkn
  */
 export class ResultIndex {
   readonly #first = new Map<string, StoredResult>();
+  /** The counted results in the order they were first seen (the queue's order): pages' order. */
+  readonly #order: StoredResult[] = [];
   readonly #seen = new Set<string>();
   #copies = 0;
+  #params = 0;
 
   /** Adds the results of one message (ignored when its key was seen). */
   add(key: string, results: readonly StoredResult[]): void {
@@ -116,7 +119,10 @@ export class ResultIndex {
     this.#seen.add(key);
     for (const result of results) {
       this.#copies += 1;
-      if (!this.#first.has(result.chunkId)) this.#first.set(result.chunkId, result);
+      if (this.#first.has(result.chunkId)) continue;
+      this.#first.set(result.chunkId, result);
+      this.#order.push(result);
+      this.#params += Number(result.params) || 0;
     }
   }
 
@@ -139,9 +145,30 @@ export class ResultIndex {
     return this.#copies - this.#first.size;
   }
 
-  results(): StoredResult[] {
-    return [...this.#first.values()];
+  /** Parameters of the counted results. */
+  get completedParams(): number {
+    return this.#params;
   }
+
+  /**
+   * The counted results after `cursor` (a position in this order, which only grows at its end),
+   * at most `limit` of them.
+   */
+  page(cursor: string | null, limit: number): ResultPage {
+    const start = cursor === null ? 0 : parseCursor(cursor);
+    const results = this.#order.slice(start, start + limit);
+    const end = start + results.length;
+    return { results, cursor: end < this.#order.length ? `r${end.toString(36)}` : null };
+  }
+}
+
+/** The position a results cursor names; a `TypeError` for anything else. */
+function parseCursor(cursor: string): number {
+  const n = /^r[0-9a-z]{1,10}$/.test(cursor) ? parseInt(cursor.slice(1), 36) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new TypeError(`Invalid cursor "${cursor}": expected the cursor of a previous page`);
+  }
+  return n;
 }
 
 /** The dead-lettered chunks of one job (unreadable messages are not chunks). */

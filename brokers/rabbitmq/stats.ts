@@ -9,8 +9,8 @@
  * dead-letter queue. RabbitMQ's counts are read one queue at a time, and chunks move between
  * reads, so a naive sum can count a chunk twice (its result is confirmed, its delivery not acked
  * yet) or not at all (a delivery on its way to a consumer is in no queue's count). Three things
- * make the identity `ready + inFlight + delayed + completed + deadLettered − malformed = planned
- * + splits` hold anyway:
+ * make the identity `ready + inFlight + delayed + completed + deadLettered − malformed + cancelled
+ * = planned + splits` hold anyway:
  *
  * 1. **Ready is the residual.** `planned + splits` is known exactly: every publish and every split
  *    is a confirmed counter event (counters.ts, sets of chunk ids, so a chunk published twice or
@@ -48,6 +48,7 @@
  * @module
  */
 import type { BrokerStats } from "../broker.ts";
+import type { JobControl } from "../registry.ts";
 import type { RabbitConnection } from "./connection.ts";
 import { Unreachable } from "./connection.ts";
 import { readCounters } from "./counters.ts";
@@ -66,6 +67,8 @@ export interface StatsSources {
   readonly results: Results;
   /** Backoff steps of this broker's own policy (their delay queues are read too). */
   readonly delays: readonly number[];
+  /** The job's control word. */
+  readonly control: (jobId: string) => Promise<JobControl>;
 }
 
 /** Reads the job's counts (see the module doc for why they add up). */
@@ -85,6 +88,7 @@ async function readOnce(sources: StatsSources, names: JobNames): Promise<BrokerS
   // Results first, outside the pause: a result stored after this read belongs to a chunk that
   // the census finds still held, or that is counted as ready; one stored before is read here.
   const index = await results.fresh(names.jobId);
+  const control = await sources.control(names.jobId);
   const presence = await admin.probe(names.presence);
   const tasks = await admin.probe(names.tasks);
   const census = await takeCensus(connection, names, presence?.consumerCount ?? 0);
@@ -108,7 +112,7 @@ async function readOnce(sources: StatsSources, names: JobNames): Promise<BrokerS
       : counters.published + counters.splits - counters.purged;
     const ready = chunks === undefined
       ? tasks?.messageCount ?? 0
-      : chunks - inFlight - delayed - completed - (deadLettered - malformed);
+      : chunks - inFlight - delayed - completed - (deadLettered - malformed) - counters.cancelled;
     return {
       ready,
       inFlight,
@@ -116,6 +120,9 @@ async function readOnce(sources: StatsSources, names: JobNames): Promise<BrokerS
       deadLettered,
       malformed,
       completed,
+      completedParams: index.completedParams,
+      cancelled: counters.cancelled,
+      control,
       splits: counters.splits,
       duplicates: index.duplicates,
       zombies: counters.zombies,

@@ -100,6 +100,12 @@ export interface TopologyOptions {
    * message whose receivers keep dying before they can copy it reaches the limit.
    */
   readonly deliveryLimit: number;
+  /**
+   * The job has a `maxInFlight` cap: one consumer at a time receives its chunks
+   * (`x-single-active-consumer`), with a prefetch window of the cap, so no more are in flight.
+   * @default false
+   */
+  readonly singleActiveConsumer?: boolean;
 }
 
 /**
@@ -209,15 +215,17 @@ export function taskQueueArguments(
   options: TopologyOptions,
 ): Record<string, unknown> {
   if (names.legacy) return {};
+  const single = options.singleActiveConsumer ? { "x-single-active-consumer": true } : {};
   if (options.queueType === "quorum") {
     return {
+      ...single,
       "x-queue-type": "quorum",
       "x-delivery-limit": options.deliveryLimit,
       "x-dead-letter-exchange": names.dlqExchange,
       "x-dead-letter-routing-key": names.dlq,
     };
   }
-  return { "x-max-priority": MAX_PRIORITY };
+  return { ...single, "x-max-priority": MAX_PRIORITY };
 }
 
 /** Declares `queue` with `args` unless it exists (then it is used as it is). */
