@@ -2,7 +2,7 @@
  * The broker conformance suite: one set of cases, run against every broker module through a tiny
  * factory. A broker's test file is a few lines:
  *
- * ```ts
+ * ```ts ignore
  * runBrokerConformance({ name: "sqlite", setup: async () => ({ open, injectRaw, traces, cleanup }) });
  * ```
  *

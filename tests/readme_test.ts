@@ -1,13 +1,15 @@
 /**
- * The README's code works as written. Every ```ts block is written to a file next to the
- * repository (so its `./mod.ts` imports resolve) and must pass the project's own `deno check` and
- * `deno lint`; `my_job.ts` and `my_deploy.ts` also run. Every `deno task …` command of a ```sh block, and
- * of a ```text block's `$ …` line, is parsed by that task's own flag parser (and, for tasks with
- * deployment flags, its config is synthesized); the manifests example's output is compared line
- * by line. Commands that need a cluster, Docker or a broker are parsed, not run.
+ * The README's code works as written. Every TypeScript block (fenced as `ts`) is written to a
+ * file next to the repository (so its `./mod.ts` imports resolve) and must pass the project's own
+ * `deno check` and `deno lint`; `my_job.ts` and `my_deploy.ts` also run. Every `deno task …`
+ * command of a `sh` block, and of a `text` block's `$ …` line, is parsed by that task's own flag
+ * parser (and, for tasks with deployment flags, its config is synthesized); the manifests
+ * example's output is compared line by line. Commands that need a cluster, Docker or a broker are
+ * parsed, not run.
  *
- * A ```ts block that is deliberately partial (a fragment that cannot compile alone) starts with
- * the line `// ttg-readme: fragment`; it is neither checked nor linted. No block needs it today.
+ * A TypeScript block that is deliberately partial (a fragment that cannot compile alone) starts
+ * with the line `// ttg-readme: fragment`; it is neither checked nor linted. No block needs it
+ * today.
  */
 import "../tasks/node_warnings.ts";
 import assert from "node:assert/strict";
