@@ -26,6 +26,7 @@ import type {
   JobSummary,
 } from "./registry.ts";
 import type { RetentionOutcome } from "./retention.ts";
+import type { ChunkResult, DeadLetterStore, ResultPage, ResultsOptions } from "./stored.ts";
 import type { ChunkTask, JobRecord } from "./task.ts";
 
 export type { AttemptKind, AttemptRecord, NackKind, RetryPolicy } from "./policy.ts";
@@ -42,6 +43,16 @@ export type {
 } from "./registry.ts";
 export type { ChunkTask, JobRecord } from "./task.ts";
 export type { RetentionOutcome } from "./retention.ts";
+export type {
+  ChunkResult,
+  DeadLetter,
+  DeadLetterSelector,
+  DeadLetterStore,
+  ListOptions,
+  ResultPage,
+  ResultsOptions,
+  StoredResult,
+} from "./stored.ts";
 
 /** Retention of finished jobs (retention.ts decides what expires when). */
 export interface Retention {
@@ -71,69 +82,6 @@ export interface Delivery {
   readonly receipt: string;
   /** Earlier attempts that ended without a result, oldest first. */
   readonly history: readonly AttemptRecord[];
-}
-
-/** What a handler computed for one chunk. */
-export interface ChunkResult {
-  /** The handler's result (JSON). */
-  readonly value: unknown;
-  /** Parameters the result covers. */
-  readonly params: number;
-  /** Worker that computed the result. */
-  readonly workerId: string;
-  /** Time the handler took, in milliseconds. */
-  readonly durationMs: number;
-  /** ISO 8601 time the chunk completed. */
-  readonly completedAt: string;
-  /** Attempt number of the run that computed it (absent in results of the predecessor's). */
-  readonly attempt?: number;
-}
-
-/** A result as stored by the broker: the first one counted for its chunk. */
-export interface StoredResult extends ChunkResult {
-  /** Chunk the result belongs to. */
-  readonly chunkId: string;
-}
-
-/** Options of {@linkcode Broker.results}: a page of a job's counted results. */
-export interface ResultsOptions {
-  /** Where the previous page ended ({@linkcode ResultPage.cursor}); the first page without it. */
-  readonly cursor?: string;
-  /** Most results in the page. @default 1000 */
-  readonly limit?: number;
-}
-
-/**
- * One page of counted results. Pages come in the broker's own order (SQLite: chunk order; Redis
- * and RabbitMQ: the order the results were stored); `cursor` is null after the last page.
- */
-export interface ResultPage {
-  /** The results of this page, in the broker's order. */
-  readonly results: readonly StoredResult[];
-  /** Where the next page starts; null after the last page. */
-  readonly cursor: string | null;
-}
-
-/** A chunk (or an unreadable message) that will not be retried. */
-export interface DeadLetter {
-  /** Broker-private id, for replay and purge. */
-  readonly id: string;
-  /** Job the dead letter belongs to. */
-  readonly jobId: string;
-  /** The chunk, or null when the message could not be read as one. */
-  readonly task: ChunkTask | null;
-  /** The message as received, when it could not be read as a chunk. */
-  readonly raw?: string;
-  /** How the last attempt ended. */
-  readonly kind: AttemptRecord["kind"];
-  /** Why the chunk was dead-lettered. */
-  readonly reason: string;
-  /** Attempts made before dead-lettering (0 for an unreadable message). */
-  readonly attempts: number;
-  /** Every attempt that ended without a result, oldest first, the final one last. */
-  readonly history: readonly AttemptRecord[];
-  /** ISO 8601 time of dead-lettering. */
-  readonly at: string;
 }
 
 /**
@@ -302,20 +250,6 @@ export interface ReclaimOptions {
   readonly max?: number;
 }
 
-/** Selects dead letters for replay or purge; without `ids`, all of the job's. */
-export interface DeadLetterSelector {
-  /** Job the dead letters belong to. */
-  readonly jobId: string;
-  /** Dead letter ids ({@linkcode DeadLetter.id}) to select; all of the job's when omitted. */
-  readonly ids?: readonly string[];
-}
-
-/** Options of {@linkcode DeadLetterStore.list}. */
-export interface ListOptions {
-  /** Most dead letters to return. @default all */
-  readonly limit?: number;
-}
-
 /** Optional features a broker declares, like River's `SupportsListener()`. */
 export interface BrokerCapabilities {
   /** Pulls return the highest (aged) priority first, strictly. */
@@ -329,16 +263,6 @@ export interface BrokerCapabilities {
    * delivery is still held, and `reclaim` is not implemented).
    */
   readonly leases: "extend" | "connection";
-}
-
-/** The dead-letter operations of a broker. */
-export interface DeadLetterStore {
-  /** The job's dead letters, oldest first, at most `options.limit` of them. */
-  list(jobId: string, options?: ListOptions): Promise<DeadLetter[]>;
-  /** Puts dead letters back in the queue with fresh attempts; returns how many. */
-  replay(selector: DeadLetterSelector): Promise<number>;
-  /** Deletes dead letters; returns how many. */
-  purge(selector: DeadLetterSelector): Promise<number>;
 }
 
 /**

@@ -233,10 +233,18 @@ Deno.test("a broker URL chooses the backend through the real CLI: ttg run and tt
     [["results"], { AMQP_URL: "amqp://u:p@127.0.0.1:1" }],
   ];
   for (const [args, env] of unreachable) {
-    const { code, stdout, stderr } = await ttg([...args, "--sqlite-path", db], env);
+    const { code, stdout, stderr } = await ttg(
+      [...args, "--sqlite-path", db, "--connect-timeout", "1"],
+      env,
+    );
     const what = `${args.join(" ")} ${JSON.stringify(env)}`;
     assert.equal(code, 1, `${what}: ${stdout}${stderr}`);
-    assert.match(stderr, /^ttg: [^\n]*\n$/, what);
+    // The connect retries are told as they happen; the failure is one line, last.
+    const lines = stderr.trimEnd().split("\n");
+    assert.match(lines.at(-1)!, /^ttg: Cannot [^\n]+ at 127\.0\.0\.1:1: /, what);
+    for (const line of lines.slice(0, -1)) {
+      assert.match(line, /^Connecting to \S+ at [^:]+:\d+: .+; retrying in [\d.]+ s$/, what);
+    }
     assert.doesNotMatch(stderr, /sqlite/i, what);
     assert.equal(await exists(db), false, `${what} opened the SQLite database`);
   }

@@ -26,13 +26,13 @@
  * @module
  */
 import type { ConsumeMessage } from "amqplib";
-import { malformedLetter, reconnectDelayMs, type RetryPolicy } from "../policy.ts";
+import { reconnectDelayMs, type RetryPolicy } from "../policy.ts";
 import type { JobControl } from "../registry.ts";
 import { decodeTask } from "./codec.ts";
 import type { AdminChannels, Session } from "./connection.ts";
 import { CopyBatch, putBack } from "./copies.ts";
 import { addCounters } from "./counters.ts";
-import { recoverBatch } from "./recovery.ts";
+import { deadLetterUnreadable, recoverBatch, type Unreadable } from "./recovery.ts";
 import type { Deliveries, Received } from "./deliveries.ts";
 import type { TransitionGate } from "./gate.ts";
 import type { LetterIndex, Letters, Results } from "./reader.ts";
@@ -72,12 +72,6 @@ export interface ConsumeWindow {
   readonly held?: number;
   /** The job's `maxInFlight`: the window is exactly this. */
   readonly cap?: number;
-}
-
-interface Unreadable {
-  readonly session: Session;
-  readonly message: ConsumeMessage;
-  readonly reason: string;
 }
 
 /** Receiving state of one job. */
@@ -357,23 +351,9 @@ export class JobIntake {
     if (this.#deadLettering || this.#stopped) return;
     this.#deadLettering = this.#o.gate.run(async () => {
       const batch = this.#unreadable.splice(0).filter((u) => u.session.alive);
-      let failed = false;
-      for (const session of new Set(batch.map((u) => u.session))) {
-        const copies = new CopyBatch(session, this.#o.names, this.#o.admin);
-        const acked: ConsumeMessage[] = [];
-        for (const u of batch.filter((u) => u.session === session)) {
-          const letter = malformedLetter(u.reason, this.#o.consumerId, Date.now());
-          try {
-            await copies.malformed(u.message, letter);
-            acked.push(u.message);
-          } catch {
-            failed = true;
-            this.#unreadable.push(u);
-          }
-        }
-        if (acked.length > 0) await addCounters(session, this.#o.names, copies.event);
-        this.#o.deliveries.ack(session, acked);
-      }
+      const kept = await deadLetterUnreadable(this.#o, batch);
+      this.#unreadable.push(...kept);
+      const failed = kept.length > 0;
       this.#retries = failed ? this.#retries + 1 : 0;
     }).catch(() => {
       this.#retries += 1;

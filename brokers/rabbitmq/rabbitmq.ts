@@ -12,18 +12,10 @@
  *   as its connection drops (a SIGKILLed process: at once; a frozen one: after two missed
  *   heartbeats, and the heartbeat is half the lease). A live consumer's delivery is never taken
  *   away, so `extend()` only confirms it is still held, and there is no `reclaim()`.
- * - **Counts** (stats.ts): a census of the job's consumers, paused while the other queues are
- *   read, and counter events (counters.ts).
+ * - **Counts** (stats.ts): a census of consumers, paused while queues are read; counter events.
  * - **The job index, controls and fleet registry** (kv.ts): one queue of at most one message per
  *   entry. Steps read the job's control word (control.ts); pulls (pulls.ts) follow it, keep a
  *   job under its `maxInFlight`, and pull across jobs in the order RabbitMQ allows.
- *
- * @example
- * ```ts ignore
- * import { openRabbitBroker } from "./rabbitmq.ts";
- * await using broker = await openRabbitBroker({ url: "amqp://guest:guest@127.0.0.1:5672" });
- * const [delivery] = await broker.pull({ jobId: "ttg", max: 1, waitMs: 0 });
- * ```
  *
  * @module
  */
@@ -47,9 +39,9 @@ import {
   brokerOptions,
   guardBroker,
   type PlannedNack,
+  type PullAcrossRequest,
   type PullRequest,
 } from "../guard.ts";
-import type { PullAcrossRequest } from "../driver.ts";
 import { underControl } from "../policy.ts";
 import { commit, countZombies } from "./commit.ts";
 import { interpretError, RabbitConnection, type Session } from "./connection.ts";
@@ -60,8 +52,6 @@ import { JobControls } from "./control.ts";
 import { RabbitKv } from "./kv.ts";
 import { Pulls } from "./pulls.ts";
 import { type RabbitBrokerOptions, rabbitOptions } from "./options.ts";
-
-export type { RabbitBrokerOptions } from "./options.ts";
 import { DeclaredJobs } from "./declared.ts";
 import { Deliveries } from "./deliveries.ts";
 import { TransitionGate } from "./gate.ts";
@@ -80,6 +70,8 @@ import { readStats } from "./stats.ts";
 import * as store from "./store.ts";
 import { rabbitTarget } from "./target.ts";
 import { backoffSteps, deliveryLimit, type JobNames, jobNames } from "./topology.ts";
+
+export type { RabbitBrokerOptions } from "./options.ts";
 
 /**
  * Opens a broker on RabbitMQ. Connects at once (retrying up to `connectTimeoutMs`, telling

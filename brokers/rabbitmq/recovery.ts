@@ -8,7 +8,7 @@
  * @module
  */
 import type { ConsumeMessage } from "amqplib";
-import { planExpiry, REASONS, underControl } from "../policy.ts";
+import { malformedLetter, planExpiry, REASONS, underControl } from "../policy.ts";
 import type { JobControl } from "../registry.ts";
 import type { Session } from "./connection.ts";
 import { CopyBatch } from "./copies.ts";
@@ -49,4 +49,37 @@ export async function recoverBatch(
   }));
   if (!isEmptyEvent(copies.event)) await addCounters(session, o.names, copies.event);
   o.deliveries.ack(session, acked);
+}
+
+export interface Unreadable {
+  readonly session: Session;
+  readonly message: ConsumeMessage;
+  readonly reason: string;
+}
+
+/**
+ * Moves unreadable messages to the dead letters with policy.ts `malformedLetter`, then acks them,
+ * session by session; returns those whose copy failed (still unacked, to try again).
+ */
+export async function deadLetterUnreadable(
+  o: IntakeOptions,
+  batch: readonly Unreadable[],
+): Promise<Unreadable[]> {
+  const kept: Unreadable[] = [];
+  for (const session of new Set(batch.map((u) => u.session))) {
+    const copies = new CopyBatch(session, o.names, o.admin);
+    const acked: ConsumeMessage[] = [];
+    for (const u of batch.filter((u) => u.session === session)) {
+      const letter = malformedLetter(u.reason, o.consumerId, Date.now());
+      try {
+        await copies.malformed(u.message, letter);
+        acked.push(u.message);
+      } catch {
+        kept.push(u);
+      }
+    }
+    if (acked.length > 0) await addCounters(session, o.names, copies.event);
+    o.deliveries.ack(session, acked);
+  }
+  return kept;
 }
