@@ -531,15 +531,14 @@ rabbitTest(
         stdout: "piped",
         stderr: "inherit",
       }).spawn();
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
       try {
-        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
         let out = "";
         while (!out.includes("holding")) {
           const { value, done } = await reader.read();
           if (done) throw new Error("the holder exited early");
           out += value;
         }
-        reader.releaseLock();
         assert.equal((await survivor.stats(jobId)).inFlight, 10);
         const t0 = performance.now();
         child.kill("SIGKILL");
@@ -562,7 +561,7 @@ rabbitTest(
           // already dead
         }
         await child.status;
-        await child.stdout.cancel().catch(() => {});
+        await reader.cancel(); // and the piped stdout behind it
       }
     }, [jobId]);
   },

@@ -326,9 +326,13 @@ Deno.test("a submit whose publish fails removes its job again, so the next submi
   await using f = await setup();
   const broker = await f.open({ consumerId: "coordinator" });
   const plan = planSweep({ jobId: f.jobId, params: 100, chunkSize: 10 });
+  // Its first batch goes out, its second is refused: the job must not stay half published.
   const broken = {
     ...plan,
-    tasks: [...plan.tasks, { ...plan.tasks[0]!, chunkId: "bad", end: -1 }],
+    *batches() {
+      yield [...plan.tasks];
+      yield [{ ...plan.tasks[0]!, chunkId: "bad", end: -1 }];
+    },
   };
   await assert.rejects(() => submitPlan(broker, broken), TypeError);
   assert.equal(await submitPlan(broker, plan), true, "the failed submit left its job behind");
