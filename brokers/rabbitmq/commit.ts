@@ -17,10 +17,10 @@ import type { AckOutcome, AckRequest, StoredResult } from "../broker.ts";
 import { encodeResults, ID_HEADER, resultBody } from "./codec.ts";
 import type { AdminChannels, Session } from "./connection.ts";
 import { CopyBatch, putBack } from "./copies.ts";
-import { addCounters, isEmptyEvent } from "./counters.ts";
 import type { Deliveries, Held } from "./deliveries.ts";
 import type { ResultIndex } from "./reader.ts";
 import type { JobNames } from "./topology.ts";
+import type { ZombieCounts } from "./zombies.ts";
 
 /** Results per message for namespaced jobs (the predecessor's queue gets one per message). */
 const RESULTS_PER_MESSAGE = 500;
@@ -34,8 +34,8 @@ export interface CommitContext {
   readonly known: ResultIndex;
   /** The live session, if any. */
   readonly session: Session | undefined;
-  /** A session for counter events (waits for a reconnection). */
-  readonly counterSession: () => Promise<Session>;
+  /** Where zombie acks are counted. */
+  readonly zombies: ZombieCounts;
 }
 
 interface Entry {
@@ -96,17 +96,6 @@ export async function commit(
     deliveries.settle(entries.map((e) => e.held.receipt));
   }
   const zombies = outcomes.filter((o) => o === "zombie").length;
-  if (zombies > 0) await countZombies(ctx.counterSession, names, zombies);
+  await ctx.zombies.add(names, zombies);
   return outcomes;
-}
-
-/** Counts zombies (best effort: an unreachable RabbitMQ loses the count, not the call). */
-export async function countZombies(
-  session: () => Promise<Session>,
-  names: JobNames,
-  zombies: number,
-): Promise<void> {
-  const event = { zombies };
-  if (isEmptyEvent(event)) return;
-  await addCounters(await session(), names, event).catch(() => {});
 }

@@ -23,6 +23,8 @@ export interface IdRanges {
 
 /** One event: increments, and sets of chunk ids. */
 export interface CounterEvent {
+  /** Set on an event that may be sent again (zombies.ts): an id is counted once. */
+  id?: string;
   zombies?: number;
   retried?: number;
   reclaimed?: number;
@@ -126,8 +128,8 @@ export async function addCounters(
 
 /** True when an event holds nothing. */
 export function isEmptyEvent(event: CounterEvent): boolean {
-  return Object.values(event).every((v) =>
-    v === undefined || v === 0 || (Array.isArray(v) && v.length === 0)
+  return Object.entries(event).every(([k, v]) =>
+    k === "id" || v === undefined || v === 0 || (Array.isArray(v) && v.length === 0)
   );
 }
 
@@ -151,6 +153,7 @@ export async function readCounters(
   const splits = new Set<string>();
   const cancelled = new Set<string>();
   let purged = 0;
+  const seen = new Set<string>();
   await snapshot(connection, names.stats, (messages) => {
     for (const m of messages) {
       let e: CounterEvent;
@@ -158,6 +161,10 @@ export async function readCounters(
         e = JSON.parse(m.content.toString()) as CounterEvent;
       } catch {
         continue; // not a counter event
+      }
+      if (typeof e.id === "string") {
+        if (seen.has(e.id)) continue; // sent again after a lost confirm
+        seen.add(e.id);
       }
       totals.zombies += Number(e.zombies ?? 0);
       totals.retried += Number(e.retried ?? 0);

@@ -43,7 +43,7 @@ import {
   type PullRequest,
 } from "../guard.ts";
 import { underControl } from "../policy.ts";
-import { commit, countZombies } from "./commit.ts";
+import { commit } from "./commit.ts";
 import { interpretError, RabbitConnection, type Session } from "./connection.ts";
 import { DEAD_LETTER_IDS } from "./codec.ts";
 import { applyNacks } from "./copies.ts";
@@ -69,6 +69,8 @@ import {
 import { readStats } from "./stats.ts";
 import * as store from "./store.ts";
 import { rabbitTarget } from "./target.ts";
+import { ZombieCounts } from "./zombies.ts";
+import { within } from "../wait.ts";
 import { backoffSteps, deliveryLimit, type JobNames, jobNames } from "./topology.ts";
 
 export type { RabbitBrokerOptions } from "./options.ts";
@@ -117,6 +119,7 @@ class RabbitDriver implements BrokerDriver {
   readonly #intakes = new Map<string, JobIntake>();
   readonly #gates = new Map<string, TransitionGate>();
   readonly #background = new Set<Promise<unknown>>();
+  readonly #zombies = new ZombieCounts(() => this.connection.session());
 
   constructor(options: RabbitBrokerOptions) {
     const { namePrefix, queueType, prefetch, rest } = rabbitOptions(options);
@@ -223,7 +226,7 @@ class RabbitDriver implements BrokerDriver {
       admin: this.connection.admin,
       known: this.#results.known(jobId),
       session: this.connection.current,
-      counterSession: () => this.connection.session(),
+      zombies: this.#zombies,
     }, requests);
   }
 
@@ -245,7 +248,7 @@ class RabbitDriver implements BrokerDriver {
       ? await this.#deadLettering(jobId, step)
       : await step(this.#letters.known(jobId));
     const zombies = outcomes.filter((o) => o === "zombie").length;
-    await countZombies(() => this.connection.session(), names, zombies);
+    await this.#zombies.add(names, zombies);
     return outcomes;
   }
 
@@ -257,7 +260,7 @@ class RabbitDriver implements BrokerDriver {
       return cancelled && outcome === "extended" ? "cancelled" : outcome;
     });
     const zombies = outcomes.filter((o) => o === "zombie").length;
-    await countZombies(() => this.connection.session(), this.#namesOf(jobId), zombies);
+    await this.#zombies.add(this.#namesOf(jobId), zombies);
     return outcomes;
   }
 
@@ -313,13 +316,9 @@ class RabbitDriver implements BrokerDriver {
     const intakes = [...this.#intakes.values()];
     for (const intake of intakes) intake.end();
     // Prefetched messages nobody claimed go back unchanged (no attempt, no crash).
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.all(intakes.map((i) => i.stop().catch(() => {}))),
-      new Promise((resolve) => (timer = setTimeout(resolve, 2000))),
-    ]);
-    clearTimeout(timer);
+    await within(2000, Promise.all(intakes.map((i) => i.stop().catch(() => {}))));
     await Promise.all([...intakes.map((i) => i.settled()), ...this.#background]);
+    await this.#zombies.close();
     await this.connection.close();
   }
 
