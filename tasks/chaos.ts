@@ -17,26 +17,38 @@ Runs tests/chaos/chaos_test.ts (real worker processes, real brokers; a private r
 RabbitMQ node for the broker crash) and prints one line per scenario and broker:
 scenario backend chunks completed dead-lettered duplicates zombies lost duration`;
 
+/** Reads the task's flags; bad input is a {@linkcode UsageError} naming the flag and the value. */
+export function parseChaosArgs(
+  args: readonly string[],
+): { size: "small" | "large"; only?: string; help: boolean } {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      size: { type: "string", default: "small" },
+      only: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.size !== "small" && values.size !== "large") {
+    throw new UsageError(`Invalid --size "${values.size}": expected small or large`);
+  }
+  if (values.only !== undefined && values.only.trim() === "") {
+    throw new UsageError(`Invalid --only "": expected scenario names, e.g. "kill storm"`);
+  }
+  return {
+    size: values.size,
+    help: values.help ?? false,
+    ...(values.only ? { only: values.only } : {}),
+  };
+}
+
 if (import.meta.main) {
   await main(async () => {
-    const { values } = parseArgs({
-      args: Deno.args,
-      options: {
-        size: { type: "string", default: "small" },
-        only: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    });
+    const values = parseChaosArgs(Deno.args);
     if (values.help) {
       console.log(USAGE);
       return 0;
-    }
-    if (values.size !== "small" && values.size !== "large") {
-      throw new UsageError(`Invalid --size "${values.size}": expected small or large`);
-    }
-    if (values.only !== undefined && values.only.trim() === "") {
-      throw new UsageError(`Invalid --only "": expected scenario names, e.g. "kill storm"`);
     }
     const report = await Deno.makeTempFile({ prefix: "ttg-chaos-", suffix: ".txt" });
     try {

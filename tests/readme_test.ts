@@ -17,6 +17,7 @@ import type { Command } from "commander";
 import denoJson from "../deno.json" with { type: "json" };
 import { parseBenchArgs } from "../bench/main.ts";
 import { synth } from "../deploy/synth.ts";
+import { parseChaosArgs } from "../tasks/chaos.ts";
 import { parseCleanupArgs } from "../tasks/cleanup.ts";
 import { parseClusterArgs } from "../tasks/cluster.ts";
 import { REPO_ROOT } from "../tasks/command.ts";
@@ -108,6 +109,7 @@ async function parseTtg(args: readonly string[]): Promise<void> {
 /** Each task's own flag parser; for tasks with deployment flags, the config is synthesized too. */
 const TASK_PARSERS: Readonly<Record<string, (args: string[]) => unknown>> = {
   bench: parseBenchArgs,
+  chaos: parseChaosArgs,
   cleanup: parseCleanupArgs,
   cluster: parseClusterArgs,
   compile: parseCompileArgs,
