@@ -172,24 +172,34 @@ export function instrumentBroker(
   observe: (operation: string, seconds: number) => void,
   health?: WorkerHealth,
 ): Broker {
+  // Made once per member, not on every access: the worker's loop reaches for them per chunk.
+  const made = new Map<PropertyKey, unknown>();
   return new Proxy(broker, {
     get(target, key) {
       const member = Reflect.get(target, key, target);
       if (typeof member !== "function") return member;
-      if (typeof key !== "string" || !TIMED.has(key)) return member.bind(target);
-      return async (...args: unknown[]) => {
-        const t0 = performance.now();
-        try {
-          const value = await member.apply(target, args);
-          health?.brokerAnswered(true);
-          return value;
-        } catch (error) {
-          health?.brokerAnswered(false);
-          throw error;
-        } finally {
-          observe(key, (performance.now() - t0) / 1000);
-        }
-      };
+      if (made.has(key)) return made.get(key);
+      const wrapped = typeof key !== "string" || !TIMED.has(key)
+        ? member.bind(target)
+        : timed(key, member.bind(target));
+      made.set(key, wrapped);
+      return wrapped;
     },
   });
+
+  function timed(key: string, member: (...args: unknown[]) => unknown) {
+    return async (...args: unknown[]) => {
+      const t0 = performance.now();
+      try {
+        const value = await member(...args);
+        health?.brokerAnswered(true);
+        return value;
+      } catch (error) {
+        health?.brokerAnswered(false);
+        throw error;
+      } finally {
+        observe(key, (performance.now() - t0) / 1000);
+      }
+    };
+  }
 }
