@@ -263,6 +263,12 @@ export interface BrokerCapabilities {
    * delivery is still held, and `reclaim` is not implemented).
    */
   readonly leases: "extend" | "connection";
+  /**
+   * How often, in milliseconds, a fleet worker reads {@linkcode Broker.jobsVersion} to find new
+   * jobs: as often as one read is cheap here (a local query, one Redis GET), less often where
+   * each read opens a channel (RabbitMQ).
+   */
+  readonly discoverMs: number;
 }
 
 /**
@@ -319,6 +325,13 @@ export interface Broker extends AsyncDisposable {
   readonly retention: Retention;
   /** Every job the broker holds (recorded by `createJob`), with its control state. */
   listJobs(): Promise<JobSummary[]>;
+  /**
+   * A token that changes whenever a job is recorded, paused, resumed, cancelled or reset, so a
+   * fleet worker can look for new jobs every few milliseconds and list them only on a change.
+   * It changes after the change itself is stored: a reader that sees a new token lists the
+   * change.
+   */
+  jobsVersion(): Promise<string>;
   /**
    * Pauses, resumes or cancels a job. A paused job's chunks are not handed out (those in flight
    * finish); a cancelled job's queued chunks are cancelled at once, and every chunk given back

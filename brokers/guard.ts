@@ -39,7 +39,9 @@ import {
   type ControlOutcome,
   type FleetRegistry,
   type JobSummary,
+  jobsVersion,
   listJobs,
+  markJobsChanged,
   nextControl,
   readControl,
 } from "./registry.ts";
@@ -99,12 +101,17 @@ class GuardedBroker implements Broker {
       assertJobId(job.jobId);
       if (!(await this.#driver.createJob(job))) return false;
       await this.#driver.kv.put("jobs", job.jobId, JSON.stringify(job));
+      await markJobsChanged(this.#driver.kv);
       return true;
     });
   }
 
   listJobs(): Promise<JobSummary[]> {
     return this.#run("list jobs", () => listJobs(this.#driver.kv));
+  }
+
+  jobsVersion(): Promise<string> {
+    return this.#run("read the job index's version", () => jobsVersion(this.#driver.kv));
   }
 
   control(jobId: string, action: ControlAction): Promise<ControlOutcome> {
@@ -116,7 +123,10 @@ class GuardedBroker implements Broker {
       const kv = this.#driver.kv;
       const before = readControl(await kv.get("controls", jobId));
       const after = nextControl(before, action);
-      if (after !== before) await kv.put("controls", jobId, after);
+      if (after !== before) {
+        await kv.put("controls", jobId, after);
+        await markJobsChanged(kv);
+      }
       // Cancelled first, then the queue emptied: from now on nothing of the job is handed out.
       const cancelled = after === "cancelled" ? await this.#driver.cancelQueued(jobId) : 0;
       return { before, after, cancelled };
@@ -265,6 +275,7 @@ class GuardedBroker implements Broker {
       for (const space of ["jobs", "controls", "finished"] as const) {
         await this.#driver.kv.delete(space, jobId);
       }
+      await markJobsChanged(this.#driver.kv);
     });
   }
 

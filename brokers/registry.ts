@@ -215,6 +215,19 @@ export function workerSeesJob(
     (record.unloadable !== undefined && Object.hasOwn(record.unloadable, jobId));
 }
 
+/** The settings key of the job index's version token. */
+const JOBS_VERSION_KEY = "jobs-version";
+
+/** The job index's version token ("" before any change). */
+export async function jobsVersion(kv: DriverKv): Promise<string> {
+  return await kv.get("settings", JOBS_VERSION_KEY) ?? "";
+}
+
+/** Gives the job index a new version token: call after the change is stored. */
+export async function markJobsChanged(kv: DriverKv): Promise<void> {
+  await kv.put("settings", JOBS_VERSION_KEY, crypto.randomUUID());
+}
+
 /** Every job of the index, with its control state. */
 export async function listJobs(kv: DriverKv): Promise<JobSummary[]> {
   const [jobs, controls] = await Promise.all([kv.list("jobs"), kv.list("controls")]);

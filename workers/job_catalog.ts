@@ -3,7 +3,7 @@
  * for a fleet worker, every job of the broker whose id matches a glob ({@linkcode FleetCatalog}):
  * it keeps finding jobs submitted after it started, loads each job's module once (a built-in
  * name, or the module path its record names, resolved against `--jobs-dir`), keeps one handler
- * pool per job in use and frees pools idle for a while. A job whose module cannot be loaded is
+ * pool per module in use, shared by the jobs of that module, and frees pools idle for a while. A job whose module cannot be loaded is
  * left out of the pulls (logged once, listed in the worker's record), never dead-lettered.
  *
  * @module
@@ -99,8 +99,8 @@ export function handlerSpec(record: JobRecord, jobsDir: string): HandlerSpec | s
   return { kind: "module", path };
 }
 
-/** Makes the handler of a job from where it comes from (the worker's executor choice). */
-export type HandlerFactory = (spec: HandlerSpec, record: JobRecord) => Promise<JobHandler>;
+/** Makes a handler from where it comes from (the worker's executor choice); jobs share it. */
+export type HandlerFactory = (spec: HandlerSpec) => Promise<JobHandler>;
 
 /** Options of {@linkcode FleetCatalog}. */
 export interface FleetCatalogOptions {
@@ -110,7 +110,7 @@ export interface FleetCatalogOptions {
   readonly pattern: string;
   /** Where relative module paths of job records are resolved (and modules must lie). */
   readonly jobsDir: string;
-  /** Makes a job's handler (and its pool) from where it comes from. */
+  /** Makes a handler (and its pool) from where it comes from. */
   readonly createHandler: HandlerFactory;
   /** Logs jobs that cannot be loaded (once each) and pools that fail to close. */
   readonly log: Logger;
@@ -124,24 +124,43 @@ export interface FleetCatalogOptions {
 
 /** How often a fleet worker applies retention. */
 const RETENTION_INTERVAL_MS = 60_000;
+/**
+ * How often the jobs are listed even if the index's version did not change: pools idle since,
+ * and jobs whose module failed to load, are looked at again.
+ */
+const LIST_INTERVAL_MS = 1000;
 
-interface Served {
-  readonly record: JobRecord;
+/** A handler pool, shared by every served job whose handler comes from the same place. */
+interface Pool {
+  readonly spec: HandlerSpec;
   handler?: JobHandler;
   loading?: Promise<void>;
+  /** Chunks running on it now. */
   uses: number;
   lastUsed: number;
 }
 
-/** Every running job of a broker whose id matches a glob, and their handler pools. */
+/** The key of a pool: jobs with the same built-in or the same module file share one. */
+function poolKey(spec: HandlerSpec): string {
+  return spec.kind === "builtin" ? `builtin:${spec.job.name}` : `module:${spec.path}`;
+}
+
+/**
+ * Every running job of a broker whose id matches a glob, and their handler pools. Jobs whose
+ * handler comes from the same place share a pool (a sweep submitted a hundred times starts its
+ * threads once, and a new job of a loaded module starts at once).
+ */
 export class FleetCatalog implements JobSource {
   readonly label: string;
   readonly #o: FleetCatalogOptions;
   readonly #matches: (jobId: string) => boolean;
-  readonly #served = new Map<string, Served>();
+  /** Served jobs and the key of their pool. */
+  readonly #served = new Map<string, string>();
+  readonly #pools = new Map<string, Pool>();
   readonly #failed = new Map<string, { reason: string; at: number }>();
   #ids: string[] = [];
   #retainedAt = -Infinity;
+  #listed?: { readonly version: string; readonly at: number };
   readonly #now: () => number;
 
   /** Serves the jobs of `options.broker` matching `options.pattern`. */
@@ -156,25 +175,32 @@ export class FleetCatalog implements JobSource {
     return this.#ids;
   }
 
+  /** Open handler pools (tests and the worker's record). */
+  get pools(): number {
+    return [...this.#pools.values()].filter((p) => p.handler).length;
+  }
+
   async acquire(jobId: string): Promise<JobHandler | undefined> {
-    const served = this.#served.get(jobId);
-    if (!served) return undefined;
-    served.uses += 1;
-    if (!served.handler) {
-      served.loading ??= this.#load(jobId, served);
-      await served.loading;
+    const key = this.#served.get(jobId);
+    const pool = key === undefined ? undefined : this.#pools.get(key);
+    if (!pool) return undefined;
+    pool.uses += 1;
+    if (!pool.handler) {
+      pool.loading ??= this.#load(key!, pool);
+      await pool.loading;
     }
-    served.lastUsed = this.#now();
-    if (served.handler) return served.handler;
-    served.uses -= 1;
+    pool.lastUsed = this.#now();
+    if (pool.handler) return pool.handler;
+    pool.uses -= 1;
     return undefined;
   }
 
   release(jobId: string): void {
-    const served = this.#served.get(jobId);
-    if (!served) return;
-    served.uses = Math.max(0, served.uses - 1);
-    served.lastUsed = this.#now();
+    const key = this.#served.get(jobId);
+    const pool = key === undefined ? undefined : this.#pools.get(key);
+    if (!pool) return;
+    pool.uses = Math.max(0, pool.uses - 1);
+    pool.lastUsed = this.#now();
   }
 
   unloadable(): ReadonlyMap<string, string> {
@@ -182,11 +208,20 @@ export class FleetCatalog implements JobSource {
   }
 
   /**
-   * Applies retention (at most once a minute, so finished jobs' data expires while the fleet
-   * runs), lists the broker's jobs, loads the new ones, forgets removed ones, frees idle pools.
+   * Reads the job index's version; when it changed (or a second passed), applies retention (at
+   * most once a minute, so finished jobs' data expires while the fleet runs), lists the broker's
+   * jobs, loads the new ones' pools, forgets removed jobs and frees idle pools.
    */
   async refresh(): Promise<void> {
     const now = this.#now();
+    const version = await this.#o.broker.jobsVersion();
+    const listed = this.#listed;
+    if (listed?.version === version && now - listed.at < LIST_INTERVAL_MS) return;
+    await this.#list(now);
+    this.#listed = { version, at: now };
+  }
+
+  async #list(now: number): Promise<void> {
     if (now - this.#retainedAt >= RETENTION_INTERVAL_MS) {
       this.#retainedAt = now;
       const { expired } = await this.#o.broker.retention.apply(now);
@@ -199,42 +234,67 @@ export class FleetCatalog implements JobSource {
     );
     const present = new Set(listed.map((j) => j.jobId));
     for (const { jobId, record } of listed) {
+      if (this.#served.has(jobId)) continue;
       const failed = this.#failed.get(jobId);
       if (failed && now - failed.at < (this.#o.retryLoadMs ?? 30_000)) continue;
-      const served = this.#served.get(jobId) ?? { record, uses: 0, lastUsed: now };
-      this.#served.set(jobId, served);
-      if (!served.handler && !served.loading) served.loading = this.#load(jobId, served);
-    }
-    await Promise.all([...this.#served.values()].map((s) => s.loading));
-    for (const [jobId, served] of this.#served) {
-      const gone = !present.has(jobId);
-      const idle = now - served.lastUsed > (this.#o.idlePoolMs ?? 60_000);
-      if (served.uses === 0 && (gone || idle) && served.handler) {
-        await this.#closePool(jobId, served);
+      const spec = handlerSpec(record, this.#o.jobsDir);
+      if (typeof spec === "string") {
+        this.#fail([jobId], spec);
+        continue;
       }
-      if (gone && served.uses === 0) this.#served.delete(jobId);
+      const key = poolKey(spec);
+      this.#served.set(jobId, key);
+      const pool = this.#pools.get(key) ?? { spec, uses: 0, lastUsed: now };
+      this.#pools.set(key, pool);
+      if (!pool.handler) pool.loading ??= this.#load(key, pool);
+    }
+    await Promise.all([...this.#pools.values()].map((p) => p.loading));
+    for (const [jobId] of this.#served) {
+      if (!present.has(jobId)) this.#served.delete(jobId);
+    }
+    const inUse = new Set(this.#served.values());
+    for (const [key, pool] of this.#pools) {
+      if (pool.uses > 0) continue;
+      const unused = !inUse.has(key);
+      if (pool.handler && (unused || now - pool.lastUsed > (this.#o.idlePoolMs ?? 60_000))) {
+        await this.#closePool(key, pool);
+      }
+      if (unused) this.#pools.delete(key);
     }
     // Idle pools are closed, not forgotten: a job keeps being pulled, its pool reopened on use.
     this.#ids = listed.map((j) => j.jobId).filter((id) => this.#served.has(id));
   }
 
   async close(): Promise<void> {
-    for (const [jobId, served] of this.#served) {
-      await served.loading;
-      if (served.handler) await this.#closePool(jobId, served);
+    for (const [key, pool] of this.#pools) {
+      await pool.loading;
+      if (pool.handler) await this.#closePool(key, pool);
     }
+    this.#pools.clear();
     this.#served.clear();
     this.#ids = [];
   }
 
-  async #load(jobId: string, served: Served): Promise<void> {
+  async #load(key: string, pool: Pool): Promise<void> {
     try {
-      const spec = handlerSpec(served.record, this.#o.jobsDir);
-      if (typeof spec === "string") throw new Error(spec);
-      served.handler = await this.#o.createHandler(spec, served.record);
-      if (this.#failed.delete(jobId)) this.#o.log.info("Job's handler loaded", { job_id: jobId });
+      pool.handler = await this.#o.createHandler(pool.spec);
+      const loaded = [...this.#served].filter(([, k]) => k === key).map(([id]) => id);
+      for (const jobId of loaded) {
+        if (this.#failed.delete(jobId)) this.#o.log.info("Job's handler loaded", { job_id: jobId });
+      }
     } catch (error) {
-      const reason = errorMessage(error);
+      const users = [...this.#served].filter(([, k]) => k === key).map(([id]) => id);
+      this.#fail(users, errorMessage(error));
+      for (const jobId of users) this.#served.delete(jobId);
+      this.#pools.delete(key);
+    } finally {
+      pool.loading = undefined;
+    }
+  }
+
+  /** Leaves jobs out of the pulls for a while, logging each the first time. */
+  #fail(jobIds: readonly string[], reason: string): void {
+    for (const jobId of jobIds) {
       if (!this.#failed.has(jobId)) {
         this.#o.log.warn("Cannot load the job's handler; not serving it", {
           job_id: jobId,
@@ -242,18 +302,15 @@ export class FleetCatalog implements JobSource {
         });
       }
       this.#failed.set(jobId, { reason, at: this.#now() });
-      this.#served.delete(jobId);
-    } finally {
-      served.loading = undefined;
     }
   }
 
-  async #closePool(jobId: string, served: Served): Promise<void> {
-    const handler = served.handler!;
-    served.handler = undefined;
+  async #closePool(key: string, pool: Pool): Promise<void> {
+    const handler = pool.handler!;
+    pool.handler = undefined;
     await handler.executor.close().catch((error) =>
-      this.#o.log.warn("Closing a job's handler pool failed", {
-        job_id: jobId,
+      this.#o.log.warn("Closing a handler pool failed", {
+        pool: key,
         error: errorMessage(error),
       })
     );

@@ -108,7 +108,7 @@ export class TtgWorker {
     const discovery = o.jobs
       ? new PeriodicService({
         name: "discovery",
-        intervalMs: o.discoverMs ?? 100,
+        intervalMs: o.discoverMs ?? o.broker.capabilities.discoverMs,
         clock: this.#clock,
         tick: () => jobs.refresh(),
         onError: (e) =>

@@ -29,7 +29,7 @@ export interface OneJobOptions {
 export interface FleetOptions {
   /** The jobs to serve and their handlers (job_catalog.ts); refreshed every `discoverMs`. */
   readonly jobs: JobSource;
-  /** How often the jobs are looked up again. @default 100 */
+  /** How often the jobs are looked up again. @default the broker's `capabilities.discoverMs` */
   readonly discoverMs?: number;
   /** Not in a fleet: one job's option. */
   readonly jobId?: undefined;

@@ -102,6 +102,7 @@ class RabbitDriver implements BrokerDriver {
     strictPriority: false,
     multiProcess: true,
     leases: "connection" as const,
+    discoverMs: 100,
   });
   readonly deadLetterIds = DEAD_LETTER_IDS;
   readonly connection: RabbitConnection;

@@ -180,6 +180,7 @@ class RedisDriver implements BrokerDriver {
     strictPriority: true,
     multiProcess: true,
     leases: "extend" as const,
+    discoverMs: 10,
   });
   readonly deadLetterIds = { form: STREAM_ID, example: "1732780800000-0" };
   readonly kv: DriverKv;

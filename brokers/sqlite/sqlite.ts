@@ -206,6 +206,7 @@ class SqliteDriver implements BrokerDriver {
       strictPriority: true,
       multiProcess: path !== ":memory:",
       leases: "extend" as const,
+      discoverMs: 10,
     });
   }
 

@@ -67,6 +67,36 @@ export function controlCases(test: CaseRegistry): void {
   );
 
   test(
+    "jobsVersion",
+    "jobsVersion() changes when a job is recorded, paused, resumed, cancelled or reset, and not on its chunks' work",
+    async ({ setup, jobId }) => {
+      const broker = await setup.open();
+      const seen = [await broker.jobsVersion()];
+      const changed = async (what: string) => {
+        const version = await broker.jobsVersion();
+        assert.ok(!seen.includes(version), `the version changes when ${what}`);
+        seen.push(version);
+      };
+      await broker.createJob(record(jobId, 2));
+      await changed("a job is recorded");
+      await broker.publish(makeTasks(jobId, 2));
+      const held = await pullAll(broker, jobId, 1, { max: 1 });
+      await broker.ack(held.map((d) => ({ delivery: d, result: resultFor(d) })));
+      assert.equal(await broker.jobsVersion(), seen.at(-1), "publish, pull and ack leave it");
+      await broker.control(jobId, "pause");
+      await changed("the job is paused");
+      await broker.control(jobId, "pause");
+      assert.equal(await broker.jobsVersion(), seen.at(-1), "pausing a paused job leaves it");
+      await broker.control(jobId, "resume");
+      await changed("the job is resumed");
+      await broker.control(jobId, "cancel");
+      await changed("the job is cancelled");
+      await broker.reset(jobId);
+      await changed("the job is reset");
+    },
+  );
+
+  test(
     "pause",
     "a paused job's chunks are not handed out; those in flight finish; resume hands them out again",
     async ({ setup, jobId }) => {
