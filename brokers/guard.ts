@@ -32,6 +32,7 @@ import type {
 import { BrokerError, TtgError } from "../errors.ts";
 import { assertCount } from "./options.ts";
 import { planNack } from "./policy.ts";
+import { HeadCache } from "./head_cache.ts";
 import { pullAcross } from "./pull_across.ts";
 import { guardedDeadLetters, guardedFleet, guardedRetention, type Run } from "./guard_parts.ts";
 import {
@@ -71,6 +72,8 @@ const NACK_KINDS: ReadonlySet<string> = new Set(["failed", "timeout", "unrecover
 class GuardedBroker implements Broker {
   readonly #driver: BrokerDriver;
   readonly #closing = new AbortController();
+  /** The job heads this consumer's pulls across jobs last read. */
+  readonly #heads = new HeadCache();
   #closed: Promise<void> | undefined;
   readonly deadLetters: DeadLetterStore;
   readonly fleet: FleetRegistry;
@@ -129,6 +132,7 @@ class GuardedBroker implements Broker {
       }
       // Cancelled first, then the queue emptied: from now on nothing of the job is handed out.
       const cancelled = after === "cancelled" ? await this.#driver.cancelQueued(jobId) : 0;
+      this.#heads.changed(jobId);
       return { before, after, cancelled };
     });
   }
@@ -146,6 +150,7 @@ class GuardedBroker implements Broker {
       for (const task of tasks) assertTask(task);
       for (const [jobId, indexes] of groups) {
         await this.#driver.publish(jobId, indexes.map((i) => tasks[i]!));
+        this.#heads.changed(jobId);
       }
     });
   }
@@ -176,7 +181,12 @@ class GuardedBroker implements Broker {
         deliveries = await driver.pullAcross({ jobIds: ids, max, waitMs, signal: both });
       } else if (driver.heads) {
         const heads = { heads: driver.heads.bind(driver), pull: driver.pull.bind(driver) };
-        deliveries = await pullAcross(heads, { jobIds: ids, max, waitMs, signal: both });
+        deliveries = await pullAcross(heads, this.#heads, {
+          jobIds: ids,
+          max,
+          waitMs,
+          signal: both,
+        });
       } else {
         throw new BrokerError(
           "NOT_IMPLEMENTED",
@@ -193,7 +203,10 @@ class GuardedBroker implements Broker {
       "ack",
       requests,
       (r) => r.delivery.task.jobId,
-      (jobId, list) => this.#driver.ack(jobId, list),
+      (jobId, list) => {
+        this.#heads.settled(jobId);
+        return this.#driver.ack(jobId, list);
+      },
     );
   }
 
@@ -204,6 +217,7 @@ class GuardedBroker implements Broker {
       requests,
       (r) => r.delivery.task.jobId,
       (jobId, list) => {
+        this.#heads.changed(jobId);
         const now = Date.now();
         return this.#driver.nack(
           jobId,
@@ -272,6 +286,7 @@ class GuardedBroker implements Broker {
     return this.#run(`reset job "${jobId}"`, async () => {
       assertJobId(jobId);
       await this.#driver.reset(jobId);
+      this.#heads.changed(jobId);
       for (const space of ["jobs", "controls", "finished"] as const) {
         await this.#driver.kv.delete(space, jobId);
       }

@@ -96,8 +96,13 @@ export class SqliteStore {
   /** Each job's head for a pull across jobs: a read per job, no write lock. */
   heads(jobIds: readonly string[], max: number, now: number): JobHead[] {
     const aging = this.#options.priorityAgingMs;
+    const head = this.#t.sized("head", max);
     return jobIds.map((jobId) => {
-      const row = this.#t.s.head.get({ job: jobId, now, max, aging }) as unknown as HeadRow;
+      const row = head.get({
+        job: jobId,
+        now,
+        aging,
+      }) as unknown as HeadRow;
       return {
         jobId,
         priority: row.best,
@@ -119,7 +124,7 @@ export class SqliteStore {
    */
   claim(jobId: string, max: number, now: number): { deliveries: Delivery[]; claimed: number } {
     const { consumerId: consumer, leaseMs: lease, priorityAgingMs: aging } = this.#options;
-    const rows = this.#t.s.claim.all({
+    const rows = this.#t.sized("claim", max).all({
       job: jobId,
       now,
       max,

@@ -8,7 +8,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { LetterFields } from "../policy.ts";
 import type { ChunkTask } from "../task.ts";
-import { prepareStatements, type Statements } from "./schema.ts";
+import { prepareStatements, SIZED_SQL, type Statements } from "./schema.ts";
 
 /** Counters of the `counters` table. */
 export type CounterName =
@@ -43,11 +43,25 @@ export class CounterBatch {
 export class Tables {
   readonly db: DatabaseSync;
   readonly s: Statements;
+  readonly #sized = new Map<string, StatementSync>();
 
   /** Prepares the statements on `db`, an open database with the schema. */
   constructor(db: DatabaseSync) {
     this.db = db;
     this.s = prepareStatements(db);
+  }
+
+  /** The statement `name` of {@linkcode SIZED_SQL} for pulls of up to `max` rows. */
+  sized(name: keyof typeof SIZED_SQL, max: number): StatementSync {
+    let k = 8;
+    while (k < max) k *= 2;
+    const key = `${name}:${k}`;
+    let statement = this.#sized.get(key);
+    if (!statement) {
+      statement = this.db.prepare(SIZED_SQL[name](k));
+      this.#sized.set(key, statement);
+    }
+    return statement;
   }
 
   /** Runs `fn` in one `BEGIN IMMEDIATE` transaction. */
