@@ -13,7 +13,7 @@ import { registerJobCommands } from "./commands/jobs.ts";
 import { registerRetentionCommand } from "./commands/retention.ts";
 import { registerSweepCommands } from "./commands/sweep.ts";
 import { registerWatchCommands } from "./commands/watch.ts";
-import { EXIT_DEAD_LETTERS } from "./report.ts";
+import { EXIT_DEAD_LETTERS } from "./report_format.ts";
 import { processEnv, redact } from "./settings.ts";
 import { VERSION } from "./version.ts";
 

@@ -15,7 +15,8 @@ import { ProgressReporter } from "./progress.ts";
 import { buildReport, type JobReport, reportSource, type WorkerLine } from "./report.ts";
 
 type WorkerExtras = Map<string, Omit<WorkerLine, "id" | "chunks" | "params">>;
-import { loadJobFor, openBrokerFor } from "./serve.ts";
+import { openBrokerFor } from "./broker_for.ts";
+import { loadJobFor } from "./serve.ts";
 import type { Settings } from "./settings.ts";
 import { WorkerProcess } from "./spawn.ts";
 
@@ -302,17 +303,4 @@ async function stopWorkers(workers: readonly WorkerProcess[]): Promise<WorkerExt
 /** Bytes in MB (2^20), to one decimal. */
 function megabytes(bytes: number): number {
   return Math.round(bytes / 1048576 * 10) / 10;
-}
-
-/** Opens the broker of `settings` for a one-shot command and closes it after `fn`. */
-export async function withBroker<T>(
-  settings: Settings,
-  fn: (broker: Broker) => Promise<T>,
-): Promise<T> {
-  const broker = await openBrokerFor(settings, `cli-${Deno.pid}`);
-  try {
-    return await fn(broker);
-  } finally {
-    await broker.close();
-  }
 }

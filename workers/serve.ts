@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { Broker, ConnectRetry, PartialBrokerOptions } from "../brokers/broker.ts";
-import { openBroker } from "../brokers/open.ts";
+import type { Broker } from "../brokers/broker.ts";
+import { openBrokerFor } from "./broker_for.ts";
 import { ConfigError } from "../errors.ts";
 import { CMD_HANDLER_PREFIX, cmdJob, type CommandJob, isCommandJob } from "../jobs/command_job.ts";
 import type { Job, Logger } from "../jobs/define_job.ts";
@@ -13,52 +13,13 @@ import { FleetCatalog, type HandlerSpec, type JobHandler } from "./job_catalog.t
 import { type ChunkExecutor, InlineExecutor } from "./executor.ts";
 import { HeapPeak, peakRssBytes } from "./memory.ts";
 import { PeriodicService } from "./periodic.ts";
-import { handlerEnv, SANDBOX_PREFIX, sandboxProblem } from "./process_command.ts";
-import { ProcessPoolExecutor } from "./process_pool.ts";
+import type { ProcessPoolExecutor } from "./process_pool.ts";
 import { processEnv, type Settings } from "./settings.ts";
-import { ThreadPoolExecutor } from "./thread_pool.ts";
 import { systemClock } from "./clock.ts";
 import type { WorkerIdentity } from "./fleet_report.ts";
 import { WorkerHealth } from "./health.ts";
 import { VERSION } from "./version.ts";
 import { TtgWorker, type WorkerReport } from "./worker.ts";
-
-/** Broker options that follow from the settings. */
-export function brokerOptionsOf(settings: Settings, consumerId: string): PartialBrokerOptions {
-  return {
-    consumerId,
-    leaseMs: settings.leaseMs,
-    retry: {
-      maxAttempts: settings.maxAttempts,
-      baseDelayMs: settings.retryBaseMs,
-      factor: 2,
-      maxDelayMs: Math.max(settings.retryBaseMs, 30_000),
-      maxCrashes: settings.maxCrashes,
-      minSplit: settings.minSplit,
-    },
-  };
-}
-
-/** The line `ttg` writes to stderr for each retry of a broker connection. */
-export function connectRetryLine(retry: ConnectRetry): string {
-  return `Connecting to ${retry.target}: ${retry.reason}; retrying in ${
-    (retry.delayMs / 1000).toFixed(1)
-  } s`;
-}
-
-/** Opens the broker the settings name; each connection retry is one line on stderr. */
-export function openBrokerFor(settings: Settings, consumerId: string): Promise<Broker> {
-  return openBroker({
-    backend: settings.backend,
-    url: settings.brokerUrl,
-    sqlitePath: settings.sqlitePath,
-    tls: settings.tls,
-    queueType: settings.queueType,
-    connectTimeoutMs: settings.connectTimeoutMs,
-    onConnectRetry: (retry) => console.error(connectRetryLine(retry)),
-    ...brokerOptionsOf(settings, consumerId),
-  });
-}
 
 /** The job the settings name: a `--cmd` command, a `--job` module, or the built-in sweep. */
 export async function loadJobFor(settings: Settings): Promise<LoadedJob> {
@@ -74,7 +35,8 @@ export async function loadJobFor(settings: Settings): Promise<LoadedJob> {
 /**
  * Picks where handlers run: a command job in a pool of handler processes; otherwise `auto` uses
  * threads for jobs loaded from a user module and the main thread for the built-in sweep (its
- * work is an async wait, so it never blocks heartbeats).
+ * work is an async wait, so it never blocks heartbeats). A pool's module is imported only when
+ * one is made: a worker of the built-in sweep never loads either.
  */
 export async function createExecutor(
   settings: Settings,
@@ -86,6 +48,7 @@ export async function createExecutor(
   const threads = settings.execution === "threads" ||
     (settings.execution === "auto" && settings.jobModule !== "" && moduleUrl !== null);
   if (threads && moduleUrl) {
+    const { ThreadPoolExecutor } = await import("./thread_pool.ts");
     return await ThreadPoolExecutor.create({
       moduleUrl,
       jobName: job.name,
@@ -109,6 +72,8 @@ async function createProcessPool(
       `auto: job "${job.name}" runs in handler processes`,
     );
   }
+  const [{ handlerEnv, SANDBOX_PREFIX, sandboxProblem }, { ProcessPoolExecutor }] = await Promise
+    .all([import("./process_command.ts"), import("./process_pool.ts")]);
   const { command } = job;
   const sandbox = command.sandbox || settings.commandSandbox;
   if (sandbox) {

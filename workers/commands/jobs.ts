@@ -10,16 +10,17 @@ import type { Broker, BrokerStats, JobRecord } from "../../brokers/broker.ts";
 import { ConfigError, TtgError } from "../../errors.ts";
 import { deadLetterJson, statusJson } from "../json_output.ts";
 import { loadJob } from "../../jobs/load.ts";
-import { exportResults } from "../export.ts";
-import { buildReport, formatReport, reportCsv, reportSource } from "../report.ts";
-import { withBroker } from "../run.ts";
+import { withBroker } from "../broker_for.ts";
 import { resolveSettings, type Settings } from "../settings.ts";
 import type { ControlAction, ControlOutcome } from "../../brokers/registry.ts";
 import { formatDuration } from "../progress.ts";
 import { chunksOf, doneOf, type JobView, readSnapshot as readWatch } from "../watch/snapshot.ts";
 import { brokerFlags, type Flags, print } from "./flags.ts";
 
-/** Adds `status`, `results`, `dlq`, `reset`, `jobs`, `pause`, `resume` and `cancel` to `program`. */
+/**
+ * Adds `status`, `results`, `dlq`, `reset`, `jobs`, `pause`, `resume` and `cancel` to `program`
+ * (`results` imports the report and the export when it runs: no other command needs them).
+ */
 export function registerJobCommands(program: Command): void {
   brokerFlags(program.command("jobs").description("list the jobs on the broker"))
     .option("--json", "print as JSON")
@@ -157,6 +158,7 @@ export function registerJobCommands(program: Command): void {
           if (kind !== "jsonl" && kind !== "csv") {
             throw ConfigError.invalid("--format", kind, "jsonl or csv with --export");
           }
+          const { exportResults } = await import("../export.ts");
           const n = await exportResults(broker, settings.jobId, record, flags.export, kind);
           if (flags.export !== "-") {
             console.error(`Exported ${n} result(s) of job "${settings.jobId}" to ${flags.export}`);
@@ -170,6 +172,7 @@ export function registerJobCommands(program: Command): void {
         // The job's own module reduces its results; a built-in handler goes by name (report.ts).
         const module = settings.jobModule || record?.module;
         const job = module ? (await loadJob(module)).job : undefined;
+        const { buildReport, formatReport, reportCsv, reportSource } = await import("../report.ts");
         const report = await buildReport(await reportSource(broker, settings.jobId), {
           jobId: settings.jobId,
           backend: settings.backend,

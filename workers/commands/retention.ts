@@ -7,7 +7,7 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.ts";
 import { formatTtl, parseDuration } from "../duration.ts";
-import { withBroker } from "../run.ts";
+import { withBroker } from "../broker_for.ts";
 import { resolveSettings } from "../settings.ts";
 import { brokerFlags, type Flags, print } from "./flags.ts";
 

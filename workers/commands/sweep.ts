@@ -8,12 +8,8 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { ConfigError, TtgError } from "../../errors.ts";
 import { workerReportJson } from "../json_output.ts";
-import { ProgressReporter } from "../progress.ts";
-import { EXIT_DEAD_LETTERS, formatReport } from "../report.ts";
-import { planFor, runJob, submitPlan, withBroker } from "../run.ts";
-import { loadJobFor, serveWorker } from "../serve.ts";
+import { EXIT_DEAD_LETTERS } from "../report_format.ts";
 import { resolveSettings } from "../settings.ts";
-import { runStatic } from "../static_mode.ts";
 import {
   brokerFlags,
   commandFlags,
@@ -30,7 +26,11 @@ import {
   workMsHelp,
 } from "./flags.ts";
 
-/** Adds `run`, `worker`, `submit` and `static` to `program`. */
+/**
+ * Adds `run`, `worker`, `submit` and `static` to `program`. Each action imports what it runs
+ * when it runs: a worker process is one of these commands, and every module it loads and never
+ * uses (the coordinator's, the report's) stays in its memory for its whole life.
+ */
 export function registerSweepCommands(program: Command): void {
   const run = program.command("run").description(
     "run the main job locally: submit a sweep, start workers, report",
@@ -42,6 +42,11 @@ export function registerSweepCommands(program: Command): void {
     .option("--allow-dead-letters", "exit 0 even when chunks were dead-lettered (else exit code 3)")
     .action(async (flags: Flags) => {
       const settings = resolveSettings(flags, undefined, { jobId: runId() });
+      const [{ runJob }, { ProgressReporter }, { formatReport }] = await Promise.all([
+        import("../run.ts"),
+        import("../progress.ts"),
+        import("../report.ts"),
+      ]);
       using stop = stopSignal();
       const progress = new ProgressReporter();
       const report = await runJob(settings, {
@@ -92,6 +97,7 @@ export function registerSweepCommands(program: Command): void {
     )
     .action(async (flags: Flags) => {
       const settings = resolveSettings(flags);
+      const { serveWorker } = await import("../serve.ts");
       using stop = stopSignal();
       if (flags.stopWithStdin) void stopWhenStdinCloses(stop);
       const report = await serveWorker(settings, logFor(settings), stop.signal);
@@ -109,6 +115,11 @@ export function registerSweepCommands(program: Command): void {
     .option("--json", "print the outcome as JSON")
     .action(async (flags: Flags) => {
       const settings = resolveSettings(flags);
+      const [{ loadJobFor }, { planFor, submitPlan }, { withBroker }] = await Promise.all([
+        import("../serve.ts"),
+        import("../run.ts"),
+        import("../broker_for.ts"),
+      ]);
       const { job } = await loadJobFor(settings);
       const plan = planFor(settings, job);
       await withBroker(settings, async (broker) => {
@@ -147,6 +158,7 @@ export function registerSweepCommands(program: Command): void {
           `0 to ${s.workers - 1} (one index per pod; --workers is ${s.workers})`,
         );
       }
+      const { runStatic } = await import("../static_mode.ts");
       using stop = stopSignal();
       const share = await runStatic(s.params, s.workers, s.completionIndex, {
         workMs: s.workMs,

@@ -7,11 +7,8 @@
  */
 import type { Command } from "commander";
 import { ConfigError, errorMessage } from "../../errors.ts";
-import { serveEndpoints } from "../metrics_server.ts";
-import { withBroker } from "../run.ts";
+import { withBroker } from "../broker_for.ts";
 import { resolveDashboardSettings, resolveSettings } from "../settings.ts";
-import { runDashboard } from "../dashboard/server.ts";
-import { monitor } from "../watch/monitor.ts";
 import { brokerFlags, type Flags, logFor, print, stopSignal } from "./flags.ts";
 
 /** Reads a number of seconds from a flag; one line naming it when it is not one in range. */
@@ -24,7 +21,10 @@ function seconds(flag: string, raw: unknown, fallback: number, min: number, max:
   return value;
 }
 
-/** Adds `monitor`, `exporter` and `dashboard` to `program`. */
+/**
+ * Adds `monitor`, `exporter` and `dashboard` to `program`; each action imports its view when it
+ * runs, so that no other command (a worker least of all) carries the dashboard or the monitor.
+ */
 export function registerWatchCommands(program: Command): void {
   brokerFlags(
     program.command("monitor").description(
@@ -38,6 +38,7 @@ export function registerWatchCommands(program: Command): void {
     .action(async (flags: Flags) => {
       const settings = resolveSettings(flags);
       const intervalMs = seconds("--interval", flags.interval, 1, 0.1, 3600) * 1000;
+      const { monitor } = await import("../watch/monitor.ts");
       using stop = stopSignal();
       const encoder = new TextEncoder();
       await withBroker(settings, (broker) =>
@@ -72,7 +73,10 @@ export function registerWatchCommands(program: Command): void {
       const port = settings.metricsPort || 9464;
       const log = logFor(settings);
       using stop = stopSignal();
-      const { createExporter } = await import("../watch/exporter.ts");
+      const [{ createExporter }, { serveEndpoints }] = await Promise.all([
+        import("../watch/exporter.ts"),
+        import("../metrics_server.ts"),
+      ]);
       await withBroker(settings, async (broker) => {
         const exporter = createExporter(broker);
         const server = serveEndpoints({
@@ -122,6 +126,7 @@ export function registerWatchCommands(program: Command): void {
     .action(async (flags: Flags) => {
       const settings = resolveSettings(flags);
       const dashboard = resolveDashboardSettings(flags);
+      const { runDashboard } = await import("../dashboard/server.ts");
       using stop = stopSignal();
       await runDashboard(settings, dashboard, { signal: stop.signal, print });
     });

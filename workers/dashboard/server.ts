@@ -20,7 +20,7 @@
  */
 import type { Broker } from "../../brokers/broker.ts";
 import { ConfigError, errorMessage } from "../../errors.ts";
-import { openBrokerFor } from "../serve.ts";
+import { openBrokerFor } from "../broker_for.ts";
 import type { DashboardSettings, Settings } from "../settings.ts";
 import { apiRoute } from "./api.ts";
 import { DashboardHub } from "./hub.ts";
