@@ -62,6 +62,7 @@ function figures(backend: Backend, backlog: number) {
     onP99: row(`${over}, priority 10: submit → chunk start, p99`, "ms"),
     offP50: row(`${over}, priorities off (both 0): p50`, "ms"),
     offP99: row(`${over}, priorities off (both 0): p99`, "ms"),
+    first: row(`priority 10: submit → the first urgent chunk's start`, "ms"),
     submit: row(`of which the urgent job's own submit (createJob + publish)`, "ms"),
     many: row(`${MANY_JOBS} jobs × ${CHUNKS_PER_JOB} chunks at once, ${FLEET} workers`, "chunks/s"),
     one: row(`one job of ${total} chunks, same fleet`, "chunks/s"),
@@ -80,8 +81,18 @@ async function measureFleet(
     count: FLEET,
     serve: target.private ? ["--all-jobs"] : ["--jobs", target.jobGlob],
   });
-  const on = { p50: [] as number[], p99: [] as number[], submit: [] as number[] };
-  const off = { p50: [] as number[], p99: [] as number[], submit: [] as number[] };
+  const on = {
+    p50: [] as number[],
+    p99: [] as number[],
+    first: [] as number[],
+    submit: [] as number[],
+  };
+  const off = {
+    p50: [] as number[],
+    p99: [] as number[],
+    first: [] as number[],
+    submit: [] as number[],
+  };
   const many: number[] = [];
   const one: number[] = [];
   const problems: string[] = [];
@@ -94,6 +105,7 @@ async function measureFleet(
         const latency = await urgentRun(target, broker, backlog, priority);
         into.p50.push(latency.p50);
         into.p99.push(latency.p99);
+        into.first.push(latency.first);
         into.submit.push(latency.submitMs);
       }
       const m = await jobsRun(target, broker, MANY_JOBS, CHUNKS_PER_JOB);
@@ -124,6 +136,7 @@ async function measureFleet(
     measured({ ...what.onP99, note: "beside: priorities off" }, on.p99, off.p99),
     measured(what.offP50, off.p50),
     measured(what.offP99, off.p99),
+    measured({ ...what.first, note: "beside: priorities off" }, on.first, off.first),
     measured(what.submit, [...on.submit, ...off.submit]),
     measured({ ...what.many, note: `${check}; beside: one job` }, many, one),
     measured(what.one, one),
