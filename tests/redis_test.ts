@@ -41,8 +41,8 @@ import {
   runGeneratedContainers,
   ttg,
   ttgEntrypoint,
-  waitUntilListening,
 } from "./helpers.ts";
+import { PrivateRedis, type PrivateRedisOptions } from "./servers.ts";
 import { assertSweepNeedsCa, makeCertificates } from "./tls_certs.ts";
 import {
   assertBusyHandlerKeepsItsLease,
@@ -75,63 +75,6 @@ const hasOpenssl = await hasCommand("openssl", "version");
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures.
-
-/** A private redis-server on a free port, persisting to its own directory. */
-class PrivateRedis {
-  readonly dir: string;
-  readonly port: number;
-  readonly #args: string[];
-  #child: Deno.ChildProcess | undefined;
-
-  private constructor(dir: string, port: number, args: string[]) {
-    this.dir = dir;
-    this.port = port;
-    this.#args = args;
-  }
-
-  static async start(args: (port: number, dir: string) => string[]): Promise<PrivateRedis> {
-    const dir = await Deno.makeTempDir({ prefix: "ttg-redis-test-" });
-    const port = freePort();
-    const server = new PrivateRedis(dir, port, args(port, dir));
-    await server.restart();
-    return server;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  /** Starts the server (again) on its directory and port, and waits until it accepts connections. */
-  async restart(): Promise<void> {
-    this.#child = new Deno.Command("redis-server", {
-      args: this.#args,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    await waitUntilListening(this.port, { timeoutMs: 5000, pollMs: 25 });
-  }
-
-  async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
-    this.#child?.kill(signal);
-    await this.#child?.status;
-    this.#child = undefined;
-  }
-
-  async stop(): Promise<void> {
-    await this.kill("SIGTERM");
-    await Deno.remove(this.dir, { recursive: true });
-  }
-}
-
-function plainRedis(port: number, dir: string): string[] {
-  return ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", ""];
-}
-
-/** Every write on disk before it is answered, so a SIGKILL loses nothing acknowledged. */
-function durableRedis(port: number, dir: string): string[] {
-  return [...plainRedis(port, dir), "--appendonly", "yes", "--appendfsync", "always"];
-}
 
 /** XADDs task entries exactly as the predecessor's producer (worker 0) did, and its group. */
 async function legacyEnqueue(client: Redis, stream: string, chunks: number, size = 10) {
@@ -241,7 +184,7 @@ function assertExactSweep(results: readonly StoredResult[], chunks: number, size
 /** A case on a private redis-server of its own, stopped after it. */
 function privateTest(
   name: string,
-  args: (port: number, dir: string) => string[],
+  options: PrivateRedisOptions,
   fn: (server: PrivateRedis) => Promise<void>,
   ignore = !hasRedisServer,
 ): void {
@@ -251,7 +194,7 @@ function privateTest(
     sanitizeOps: true,
     sanitizeResources: true,
     async fn() {
-      const server = await PrivateRedis.start(args);
+      const server = await PrivateRedis.start(options);
       try {
         await fn(server);
       } finally {
@@ -270,11 +213,11 @@ runBrokerConformance({
   setup: () => storeOn(REDIS_URL),
   privateSetup: hasRedisServer
     ? async () => {
-      const server = await PrivateRedis.start(durableRedis);
+      const server = await PrivateRedis.start({ aof: true });
       return await storeOn(server.url, {
         async restart() {
           await server.kill("SIGKILL");
-          await server.restart();
+          await server.startAgain();
         },
         stop: () => server.stop(),
       });
@@ -445,7 +388,7 @@ sharedTest(
 
 privateTest(
   "ttg status and ttg results read a job the predecessor's workers produced (ttg:tasks)",
-  plainRedis,
+  {},
   async (server) => {
     // A private server: the predecessor's names (job id ttg) are used as they are.
     const done = await runLegacyWorker(
@@ -708,7 +651,7 @@ Deno.test({
 
 privateTest(
   "close() while Redis is down ends waiting calls at once, then calls fail with CLOSED",
-  plainRedis,
+  {},
   async (server) => {
     const broker = await openRedisBroker({ url: server.url });
     const code = (e: unknown) => (e as BrokerError).code;
@@ -737,13 +680,15 @@ Deno.test({
   async fn() {
     const certs = await Deno.makeTempDir({ prefix: "ttg-redis-tls-" });
     const ca = await makeCertificates(certs);
-    const server = await PrivateRedis.start((port, dir) => [
-      ...["--port", "0", "--tls-port", String(port), "--bind", "127.0.0.1", "--dir", dir],
-      ...["--save", "", "--tls-auth-clients", "no"],
-      ...["--tls-cert-file", `${certs}/server.crt`, "--tls-key-file", `${certs}/server.key`],
-      ...["--tls-ca-cert-file", `${certs}/ca.crt`],
-      ...["--user", "alice", "on", ">s3cret", "~*", "&*", "+@all", "--user", "default", "off"],
-    ]);
+    const server = await PrivateRedis.start({
+      args: (port, dir) => [
+        ...["--port", "0", "--tls-port", String(port), "--bind", "127.0.0.1", "--dir", dir],
+        ...["--save", "", "--tls-auth-clients", "no"],
+        ...["--tls-cert-file", `${certs}/server.crt`, "--tls-key-file", `${certs}/server.key`],
+        ...["--tls-ca-cert-file", `${certs}/ca.crt`],
+        ...["--user", "alice", "on", ">s3cret", "~*", "&*", "+@all", "--user", "default", "off"],
+      ],
+    });
     const url = `rediss://alice:s3cret@127.0.0.1:${server.port}`;
     try {
       const broker = await openRedisBroker({ url, tls: { ca } });
@@ -804,7 +749,7 @@ Deno.test({
 
 privateTest(
   "ttg run --fault-demo counts every chunk once after a worker is SIGKILLed",
-  plainRedis,
+  {},
   async (server) => {
     const run = await ttg([
       ...["run", "--backend", "redis", "--broker-url", server.url, "--fault-demo", "--json"],
@@ -834,7 +779,7 @@ const STALL_SCENARIOS = [
 ] as const;
 
 for (const [name, scenario] of STALL_SCENARIOS) {
-  privateTest(name, plainRedis, async (server) => {
+  privateTest(name, {}, async (server) => {
     const observer = await openRedisBroker({ url: server.url, consumerId: "observer" });
     try {
       await scenario({

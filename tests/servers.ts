@@ -21,6 +21,16 @@ export function privateServerProblem(kind: "redis" | "rabbitmq"): string | undef
   return undefined;
 }
 
+/** How a {@linkcode PrivateRedis} is started. */
+export interface PrivateRedisOptions {
+  /** Every write fsynced before it is answered (appendfsync always): a SIGKILL loses nothing. */
+  readonly aof?: boolean;
+  /** Further arguments of its command line. */
+  readonly extra?: readonly string[];
+  /** Its whole command line, instead of the plain one. */
+  readonly args?: (port: number, dir: string) => string[];
+}
+
 /** A redis-server of its own; with `aof`, every write is fsynced (appendfsync always). */
 export class PrivateRedis implements AsyncDisposable {
   readonly port: number;
@@ -34,12 +44,18 @@ export class PrivateRedis implements AsyncDisposable {
     this.#args = args;
   }
 
-  /** Starts a server; `extra` arguments are added to its command line. */
-  static async start(
-    options: { readonly aof?: boolean; readonly extra?: readonly string[] } = {},
-  ): Promise<PrivateRedis> {
+  /**
+   * Starts a server; `extra` arguments are added to its command line, or `args` makes the whole
+   * command line (a TLS listener on the port, say).
+   */
+  static async start(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
     const dir = await Deno.makeTempDir({ prefix: "ttg-redis-private-" });
     const port = freePort();
+    if (options.args) {
+      const server = new PrivateRedis(dir, port, options.args(port, dir));
+      await server.startAgain();
+      return server;
+    }
     const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", ""];
     if (options.aof) args.push("--appendonly", "yes", "--appendfsync", "always");
     const server = new PrivateRedis(dir, port, [...args, ...(options.extra ?? [])]);
