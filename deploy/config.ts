@@ -7,20 +7,13 @@
  * @module
  */
 import { FieldReader, type Resources } from "./field_reader.ts";
-import { FLEET_FIELDS, type FleetConfig, resolveFleet } from "./fleet_config.ts";
-import { KEDA_FIELDS, type KedaConfig, resolveKeda } from "./keda_config.ts";
+import { type FleetConfig, resolveFleet } from "./fleet_config.ts";
+import { type KedaConfig, resolveKeda } from "./keda_config.ts";
+import { KNOWN_FIELDS } from "./known_fields.ts";
 import { names } from "./labels.ts";
-import {
-  OBSERVABILITY_FIELDS,
-  type ObservabilityConfig,
-  resolveObservability,
-} from "./observability_config.ts";
+import { type ObservabilityConfig, resolveObservability } from "./observability_config.ts";
 import { type Problem, Problems } from "./problems.ts";
-import {
-  resolveWebDashboard,
-  WEB_DASHBOARD_FIELDS,
-  type WebDashboardConfig,
-} from "./web_dashboard_config.ts";
+import { resolveWebDashboard, type WebDashboardConfig } from "./web_dashboard_config.ts";
 import {
   type Backend,
   BACKENDS,
@@ -122,66 +115,6 @@ export function randomPassword(): string {
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const IMAGE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-
-const KNOWN_FIELDS: Readonly<Record<string, readonly string[]>> = {
-  "": [
-    "name",
-    "namespace",
-    "createNamespace",
-    "backend",
-    "mode",
-    "fleet",
-    "image",
-    "job",
-    "workers",
-    "redis",
-    "rabbitmq",
-    "tls",
-    "networkPolicy",
-    "keda",
-    "observability",
-    "dashboard",
-  ],
-  image: ["repository", "tag", "pullPolicy"],
-  job: ["id", "params", "chunkSize", "workMs", "faultRate", "module", "command", "maxAttempts"],
-  workers: [
-    "count",
-    "controller",
-    "concurrency",
-    "batch",
-    "idleTimeoutSeconds",
-    "graceSeconds",
-    "terminationMarginSeconds",
-    "backoffLimit",
-    "resources",
-    "runtimeClassName",
-    "leaseMs",
-    "heartbeatMs",
-    "chunkTimeoutSeconds",
-    "logLevel",
-    "logFormat",
-  ],
-  "workers.resources": ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"],
-  redis: ["image", "resources", "storage", "storageClassName", "password"],
-  "redis.resources": ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"],
-  rabbitmq: [
-    "image",
-    "resources",
-    "storage",
-    "storageClassName",
-    "password",
-    "username",
-    "vhost",
-    "queueType",
-  ],
-  tls: ["secretName"],
-  "rabbitmq.resources": ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"],
-  networkPolicy: ["enabled"],
-  ...KEDA_FIELDS,
-  ...FLEET_FIELDS,
-  ...OBSERVABILITY_FIELDS,
-  ...WEB_DASHBOARD_FIELDS,
-};
 
 /** Defaults of every resource block (the predecessor's, engineering-playbook.md §4.2). */
 export const DEFAULT_RESOURCES: Readonly<Record<"workers" | "redis" | "rabbitmq", Resources>> = {
