@@ -7,8 +7,8 @@
  * - it was never read, or the job was claimed from, published to, nacked or controlled through
  *   this consumer since (its queue changed), or, if it is capped, acked (it may have room): a
  *   job just found is read at once;
- * - it had chunks ready and is older than {@linkcode FRESH_MS} (others may have claimed them;
- *   aging moves priorities by one level per aging interval, seconds at the least);
+ * - it had chunks ready and is older than {@linkcode FRESH_MS} (others may have claimed them,
+ *   and aging moves priorities by one level per aging interval, 30 s by default);
  * - it had none ready, after a wait that doubles from {@linkcode FIRST_EMPTY_MS} to
  *   {@linkcode MAX_EMPTY_MS} with each empty read: a job recorded just before its chunks are
  *   published is seen within milliseconds, a finished one costs a read a second.

@@ -207,7 +207,11 @@ const SCENARIOS: Scenario[] = [
         const submitted = await ttg(["submit", ...base, ...handler, "--params", "100"]);
         assert.equal(submitted.code, 0, submitted.stderr);
         const worker = spawnTtg(["worker", ...base, ...handler, "--concurrency", "3"]);
-        const mine = async () => (await processTable()).filter((l) => l.includes(mark));
+        // The worker's own command line holds the mark too (its --cmd): it is not one of them.
+        const mine = async () =>
+          (await processTable()).filter((l) =>
+            l.includes(mark) && l.trim().split(/\s+/)[0] !== String(worker.pid)
+          );
         // Three handlers, one of them in chunk 00000 with its `sleep 600` child.
         await until(
           async () => (await mine()).length === 4 || undefined,

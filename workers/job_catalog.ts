@@ -3,8 +3,9 @@
  * for a fleet worker, every job of the broker whose id matches a glob ({@linkcode FleetCatalog}):
  * it keeps finding jobs submitted after it started, loads each job's module once (a built-in
  * name, or the module path its record names, resolved against `--jobs-dir`), keeps one handler
- * pool per module in use, shared by the jobs of that module, and frees pools idle for a while. A job whose module cannot be loaded is
- * left out of the pulls (logged once, listed in the worker's record), never dead-lettered.
+ * pool per module in use, shared by the jobs of that module, and frees pools idle for a while. A
+ * job whose module cannot be loaded is left out of the pulls (logged once, listed in the worker's
+ * record), never dead-lettered.
  *
  * @module
  */
