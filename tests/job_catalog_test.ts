@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { JobRecord } from "../brokers/broker.ts";
 import { openSqliteBroker } from "../brokers/sqlite/sqlite.ts";
-import { loadJob } from "../jobs/load.ts";
+import { BUILTIN_JOBS, loadJob } from "../jobs/load.ts";
+
+const BUILTIN_SWEEP = BUILTIN_JOBS.get("ttg.sweep")!;
 import { FleetCatalog, type HandlerSpec, type JobHandler } from "../workers/job_catalog.ts";
 import { silentLogger } from "../workers/log.ts";
 
@@ -95,6 +97,47 @@ Deno.test("a fleet's jobs of one module share a pool; an unloadable job is left 
     assert.deepEqual(catalog.ids(), []);
     assert.equal(closed, 2, "a pool no served job uses is closed at once");
     assert.equal(await catalog.acquire("cat-a"), undefined);
+  } finally {
+    await catalog.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a job reset while one of its chunks runs keeps its pool until the chunk is released, then the pool closes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ttg-catalog-" });
+  await using broker = await openSqliteBroker({ path: join(dir, "broker.db") });
+  let closed = 0;
+  let now = 1_000_000;
+  const catalog = new FleetCatalog({
+    broker,
+    pattern: "held-*",
+    now: () => now,
+    jobsDir: dir,
+    createHandler: (spec) =>
+      Promise.resolve({
+        job: spec.kind === "builtin" ? spec.job : BUILTIN_SWEEP,
+        executor: {
+          mode: "inline",
+          execute: () => Promise.reject(new Error("not run here")),
+          close: () => Promise.resolve(void closed++),
+          [Symbol.asyncDispose]: () => Promise.resolve(),
+        },
+      }),
+    log: silentLogger,
+  });
+  try {
+    await broker.createJob(record("held-a"));
+    await catalog.refresh();
+    assert.ok(await catalog.acquire("held-a"));
+    await broker.reset("held-a");
+    await catalog.refresh();
+    assert.deepEqual(catalog.ids(), [], "a reset job is no longer pulled");
+    assert.equal(closed, 0, "its running chunk keeps the pool open");
+    catalog.release("held-a");
+    now += 1000; // the next listing (nothing changed the job index since the last one)
+    await catalog.refresh();
+    assert.equal(closed, 1, "released, the pool no job uses is closed");
+    assert.equal(catalog.pools, 0);
   } finally {
     await catalog.close();
     await Deno.remove(dir, { recursive: true });

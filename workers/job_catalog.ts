@@ -136,9 +136,13 @@ interface Pool {
   readonly spec: HandlerSpec;
   handler?: JobHandler;
   loading?: Promise<void>;
-  /** Chunks running on it now. */
-  uses: number;
   lastUsed: number;
+}
+
+/** A served job: its pool, and its chunks running now (it stays while any runs, even gone). */
+interface ServedJob {
+  readonly key: string;
+  uses: number;
 }
 
 /** The key of a pool: jobs with the same built-in or the same module file share one. */
@@ -155,8 +159,7 @@ export class FleetCatalog implements JobSource {
   readonly label: string;
   readonly #o: FleetCatalogOptions;
   readonly #matches: (jobId: string) => boolean;
-  /** Served jobs and the key of their pool. */
-  readonly #served = new Map<string, string>();
+  readonly #served = new Map<string, ServedJob>();
   readonly #pools = new Map<string, Pool>();
   readonly #failed = new Map<string, { reason: string; at: number }>();
   #ids: string[] = [];
@@ -182,26 +185,26 @@ export class FleetCatalog implements JobSource {
   }
 
   async acquire(jobId: string): Promise<JobHandler | undefined> {
-    const key = this.#served.get(jobId);
-    const pool = key === undefined ? undefined : this.#pools.get(key);
-    if (!pool) return undefined;
-    pool.uses += 1;
+    const job = this.#served.get(jobId);
+    const pool = job && this.#pools.get(job.key);
+    if (!job || !pool) return undefined;
+    job.uses += 1;
     if (!pool.handler) {
-      pool.loading ??= this.#load(key!, pool);
+      pool.loading ??= this.#load(job.key, pool);
       await pool.loading;
     }
     pool.lastUsed = this.#now();
     if (pool.handler) return pool.handler;
-    pool.uses -= 1;
+    job.uses -= 1;
     return undefined;
   }
 
   release(jobId: string): void {
-    const key = this.#served.get(jobId);
-    const pool = key === undefined ? undefined : this.#pools.get(key);
-    if (!pool) return;
-    pool.uses = Math.max(0, pool.uses - 1);
-    pool.lastUsed = this.#now();
+    const job = this.#served.get(jobId);
+    if (!job) return;
+    job.uses = Math.max(0, job.uses - 1);
+    const pool = this.#pools.get(job.key);
+    if (pool) pool.lastUsed = this.#now();
   }
 
   unloadable(): ReadonlyMap<string, string> {
@@ -244,18 +247,23 @@ export class FleetCatalog implements JobSource {
         continue;
       }
       const key = poolKey(spec);
-      this.#served.set(jobId, key);
-      const pool = this.#pools.get(key) ?? { spec, uses: 0, lastUsed: now };
+      this.#served.set(jobId, { key, uses: 0 });
+      const pool: Pool = this.#pools.get(key) ?? { spec, lastUsed: now };
       this.#pools.set(key, pool);
       if (!pool.handler) pool.loading ??= this.#load(key, pool);
     }
     await Promise.all([...this.#pools.values()].map((p) => p.loading));
-    for (const [jobId] of this.#served) {
-      if (!present.has(jobId)) this.#served.delete(jobId);
+    for (const [jobId, job] of this.#served) {
+      if (!present.has(jobId) && job.uses === 0) this.#served.delete(jobId);
     }
-    const inUse = new Set(this.#served.values());
+    const inUse = new Set<string>();
+    const running = new Set<string>();
+    for (const job of this.#served.values()) {
+      inUse.add(job.key);
+      if (job.uses > 0) running.add(job.key);
+    }
     for (const [key, pool] of this.#pools) {
-      if (pool.uses > 0) continue;
+      if (running.has(key)) continue;
       const unused = !inUse.has(key);
       if (pool.handler && (unused || now - pool.lastUsed > (this.#o.idlePoolMs ?? 60_000))) {
         await this.#closePool(key, pool);
@@ -279,18 +287,22 @@ export class FleetCatalog implements JobSource {
   async #load(key: string, pool: Pool): Promise<void> {
     try {
       pool.handler = await this.#o.createHandler(pool.spec);
-      const loaded = [...this.#served].filter(([, k]) => k === key).map(([id]) => id);
-      for (const jobId of loaded) {
+      for (const jobId of this.#jobsOf(key)) {
         if (this.#failed.delete(jobId)) this.#o.log.info("Job's handler loaded", { job_id: jobId });
       }
     } catch (error) {
-      const users = [...this.#served].filter(([, k]) => k === key).map(([id]) => id);
+      const users = this.#jobsOf(key);
       this.#fail(users, errorMessage(error));
       for (const jobId of users) this.#served.delete(jobId);
       this.#pools.delete(key);
     } finally {
       pool.loading = undefined;
     }
+  }
+
+  /** The served jobs of the pool `key`. */
+  #jobsOf(key: string): string[] {
+    return [...this.#served].filter(([, job]) => job.key === key).map(([id]) => id);
   }
 
   /** Leaves jobs out of the pulls for a while, logging each the first time. */
