@@ -81,18 +81,14 @@ async function measureFleet(
     count: FLEET,
     serve: target.private ? ["--all-jobs"] : ["--jobs", target.jobGlob],
   });
-  const on = {
+  const samples = () => ({
     p50: [] as number[],
     p99: [] as number[],
     first: [] as number[],
     submit: [] as number[],
-  };
-  const off = {
-    p50: [] as number[],
-    p99: [] as number[],
-    first: [] as number[],
-    submit: [] as number[],
-  };
+  });
+  const on = samples();
+  const off = samples();
   const many: number[] = [];
   const one: number[] = [];
   const problems: string[] = [];
