@@ -206,17 +206,31 @@ const partition: ChaosScenario = {
     const job = jobId("partition");
     const chunks = scale(size, 400);
     const proxies = [0, 1, 2].map(() => new FaultProxy(store.endpoint!));
+    const slowChunk = /"message":"slow chunk"/;
     const fleet = new Fleet({
       args: workerFlags(job, ["--lease-ms", "2000", "--heartbeat-ms", "500"]),
-      argsFor: (i) => store.argsVia(proxies[i % proxies.length]!.port),
+      // The worker cut off logs its chunks' starts (INFO): the cut comes while one computes.
+      argsFor: (i) => [
+        ...store.argsVia(proxies[i % proxies.length]!.port),
+        ...(i === 0 ? ["--log-level", "INFO"] : []),
+      ],
+      watch: [slowChunk],
     });
     const t0 = Date.now();
     try {
       await withFleet(store, fleet, job, async (observer) => {
-        const plan = await submit(observer, job, chunks * 10, 10, { work_ms: 3 });
+        // Worker 0's chunks take 3 s: it is surely holding one when it is cut off, which it
+        // commits or extends only once its lease is gone (with short chunks it may hold none).
+        const plan = await submit(observer, job, chunks * 10, 10, {
+          work_ms: 3,
+          slow_worker: "chaos-0",
+          slow_ms: 3000,
+        });
         for (const proxy of proxies) proxy.latency(20);
         fleet.start(3);
         await progressed(observer, job, chunks, 0.2);
+        const seen = fleet.seen(slowChunk);
+        await until(() => fleet.seen(slowChunk) > seen || undefined, 30_000, "a slow chunk");
         const before = (await observer.stats(job)).zombies;
         proxies[0]!.partition();
         await sleep(6000); // three leases: the others take its chunks over
@@ -227,8 +241,8 @@ const partition: ChaosScenario = {
           backend: store.backend,
           startedAt: t0,
         });
-        // The cut-off worker commits what it computed once it is back (after its reconnect's
-        // backoff, possibly after the others drained the job): each such commit is a zombie.
+        // The cut-off worker's commit or heartbeat of the chunk it held reaches the broker once
+        // its lease is gone (possibly after the others drained the job): each is a zombie.
         const zombies = line.zombies > before ? line.zombies : await until(
           async () => {
             const now = (await observer.stats(job)).zombies;
