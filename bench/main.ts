@@ -43,8 +43,8 @@ prints one table (progress on stderr).
   --only LIST     sections to run, comma-separated: sqlite, redis, rabbitmq, process, metrics,
                   load, fleet, scale, memory (default all but scale and memory, which take
                   minutes)
-  --chunks N      chunks of each section's sweep (default 100000; rabbitmq 50000, process and
-                  metrics 20000; load: enqueued 1000000, scaling N/250; fleet: backlog 100000;
+  --chunks N      chunks of each section's sweep (default 100000; rabbitmq 50000, process 20000,
+                  metrics 60000; load: enqueued 1000000, scaling N/250; fleet: backlog 100000;
                   scale 1000000; memory: its long run, 1000000, beside a short one of 10000)
   --runs N        runs of each load, fleet and scale figure: median and min–max (default 3;
                   scale 1)
@@ -138,7 +138,7 @@ async function bench(args: BenchArgs): Promise<Map<Section, BenchRow[]>> {
     redis: async () => (await import("./redis.ts")).benchRedis({ chunks: n ?? 100_000 }),
     rabbitmq: async () => (await import("./rabbitmq.ts")).benchRabbit({ chunks: n ?? 50_000 }),
     process: async () => (await import("./process.ts")).benchProcess({ chunks: n ?? 20_000 }),
-    metrics: async () => (await import("./metrics.ts")).benchMetrics({ chunks: n ?? 20_000 }),
+    metrics: async () => (await import("./metrics.ts")).benchMetrics({ chunks: n ?? 60_000 }),
     load: async () => (await import("./load.ts")).benchLoad({ chunks: n, runs, backends: brokers }),
     fleet: async () =>
       (await import("./fleet.ts")).benchFleet({ backlog: n, runs, backends: brokers }),
