@@ -147,7 +147,8 @@ function readNumber(args: Chunk["args"], key: string): number {
   return typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0;
 }
 
-async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Simulated work: waits `ms`, and rejects with the signal's reason as soon as it aborts. */
+export async function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0) return;
   signal.throwIfAborted();
   await new Promise<void>((resolve, reject) => {
