@@ -62,6 +62,8 @@ function figures(backend: Backend, backlog: number) {
     onP99: row(`${over}, priority 10: submit → chunk start, p99`, "ms"),
     offP50: row(`${over}, priorities off (both 0): p50`, "ms"),
     offP99: row(`${over}, priorities off (both 0): p99`, "ms"),
+    shortP50: row(`the same, urgent chunks of 1 ms (1 parameter), priority 10: p50`, "ms"),
+    shortP99: row(`the same, urgent chunks of 1 ms (1 parameter), priority 10: p99`, "ms"),
     first: row(`priority 10: submit → the first urgent chunk's start`, "ms"),
     submit: row(`of which the urgent job's own submit (createJob + publish)`, "ms"),
     many: row(`${MANY_JOBS} jobs × ${CHUNKS_PER_JOB} chunks at once, ${FLEET} workers`, "chunks/s"),
@@ -89,6 +91,8 @@ async function measureFleet(
   });
   const on = samples();
   const off = samples();
+  const shortOn = samples();
+  const shortOff = samples();
   const many: number[] = [];
   const one: number[] = [];
   const problems: string[] = [];
@@ -97,8 +101,14 @@ async function measureFleet(
   try {
     await fleet.ready(broker);
     for (let run = 0; run < runs; run++) {
-      for (const [priority, into] of [[10, on], [0, off]] as const) {
-        const latency = await urgentRun(target, broker, backlog, priority);
+      const urgentJobs = [
+        [{ priority: 10 }, on],
+        [{ priority: 0 }, off],
+        [{ priority: 10, chunkSize: 1 }, shortOn],
+        [{ priority: 0, chunkSize: 1 }, shortOff],
+      ] as const;
+      for (const [job, into] of urgentJobs) {
+        const latency = await urgentRun(target, broker, backlog, job);
         into.p50.push(latency.p50);
         into.p99.push(latency.p99);
         into.first.push(latency.first);
@@ -114,9 +124,9 @@ async function measureFleet(
       console.error(
         `bench: fleet ${target.backend} run ${run + 1}/${runs}: p99 ${on.p99.at(-1)} ms on, ${
           off.p99.at(-1)
-        } ms off; ${Math.round(m.chunksPerSecond)} chunks/s over ${MANY_JOBS} jobs, ${
-          Math.round(o.chunksPerSecond)
-        } in one`,
+        } ms off (1 ms chunks: ${shortOn.p99.at(-1)} on, ${shortOff.p99.at(-1)} off); ${
+          Math.round(m.chunksPerSecond)
+        } chunks/s over ${MANY_JOBS} jobs, ${Math.round(o.chunksPerSecond)} in one`,
       );
     }
   } finally {
@@ -132,6 +142,8 @@ async function measureFleet(
     measured({ ...what.onP99, note: "beside: priorities off" }, on.p99, off.p99),
     measured(what.offP50, off.p50),
     measured(what.offP99, off.p99),
+    measured({ ...what.shortP50, note: "beside: priorities off" }, shortOn.p50, shortOff.p50),
+    measured({ ...what.shortP99, note: "beside: priorities off" }, shortOn.p99, shortOff.p99),
     measured({ ...what.first, note: "beside: priorities off" }, on.first, off.first),
     measured(what.submit, [...on.submit, ...off.submit]),
     measured({ ...what.many, note: `${check}; beside: one job` }, many, one),

@@ -4,8 +4,10 @@
  * makes) at priority 10, or at the backlog's own priority 0 ("priorities off": the fleet then
  * shares itself fairly between the two jobs). Each urgent chunk's latency is its handler's start
  * (its result's completion time less its run time, written by the worker on the same clock)
- * less the moment the submit began. Both jobs' chunks are 10 parameters at `--work-ms 1`
- * (10 ms each).
+ * less the moment the submit began. The backlog's chunks are 10 parameters at `--work-ms 1`
+ * (10 ms each); the urgent job's are the same, or 1 parameter (1 ms) to measure the scheduling
+ * apart from the urgent job's own compute time (12 slots take about 83 ms to start 100 chunks
+ * of 10 ms, however they are ordered).
  *
  * @module
  */
@@ -29,18 +31,27 @@ export interface UrgentLatency {
   readonly submitMs: number;
 }
 
+/** The urgent job of one run. */
+export interface UrgentJob {
+  /** Its priority: 10, or the backlog's own 0 ("priorities off"). */
+  readonly priority: number;
+  /** Parameters in each of its chunks, each 1 ms of work. @default 10 */
+  readonly chunkSize?: number;
+}
+
 /**
  * One run on a fleet already serving the target's jobs: queues `backlog` chunks at priority 0,
- * waits until the fleet is busy on them, submits the urgent job at `priority`, and measures.
+ * waits until the fleet is busy on them, submits the urgent job, and measures.
  */
 export async function urgentRun(
   target: BenchTarget,
   broker: Broker,
   backlog: number,
-  priority: number,
+  job: UrgentJob,
 ): Promise<UrgentLatency> {
+  const { priority, chunkSize = 10 } = job;
   const low = target.jobId("backlog");
-  const urgent = target.jobId(`urgent${priority}`);
+  const urgent = target.jobId(`urgent${priority}x${chunkSize}`);
   try {
     await submitSweep(broker, { jobId: low, params: backlog * 10, chunkSize: 10, workMs: 1 });
     await until(
@@ -54,12 +65,12 @@ export async function urgentRun(
     const t0 = Date.now();
     const submitMs = await submitSweep(broker, {
       jobId: urgent,
-      params: URGENT_CHUNKS * 10,
-      chunkSize: 10,
+      params: URGENT_CHUNKS * chunkSize,
+      chunkSize,
       workMs: 1,
       priority,
     });
-    await completed(broker, urgent, URGENT_CHUNKS * 10, 120_000);
+    await completed(broker, urgent, URGENT_CHUNKS * chunkSize, 120_000);
     const stillQueued = await broker.stats(low);
     if (stillQueued.ready === 0) {
       throw new Error(`The backlog "${low}" ran dry before the urgent job was done`);
