@@ -127,6 +127,8 @@ export const REASONS = {
   leaseExpired: (leaseMs: number) => `Lease expired: no heartbeat for ${leaseMs} ms`,
   /** A consumer whose connection went away while it held the chunk. */
   disconnected: (consumer: string) => `Consumer "${consumer}" disconnected`,
+  /** A SQLite consumer whose process ended while it held the chunk (its lock was let go). */
+  processEnded: (consumer: string) => `Consumer "${consumer}" ended: its process is gone`,
   /** A delivery RabbitMQ gave back because its consumer's connection closed. */
   connectionClosed:
     "Its consumer's connection closed while it held the chunk (the worker died or froze)",

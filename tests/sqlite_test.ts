@@ -4,10 +4,10 @@ import { countJobRows, insertRawTask, openSqliteBroker } from "../brokers/sqlite
 import { BrokerError } from "../errors.ts";
 import { makeTasks, runBrokerConformance } from "./conformance.ts";
 
-/** Removes a database file with its WAL and shared-memory files. */
+/** Removes a database file with its WAL and shared-memory files and its consumers' locks. */
 async function removeDatabase(path: string): Promise<void> {
-  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
-    await Deno.remove(file).catch((error) => {
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}.consumers`]) {
+    await Deno.remove(file, { recursive: true }).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
   }

@@ -211,6 +211,13 @@ export const SQL = {
   selectExpired: `SELECT id, job_id, chunk_id, payload, attempt, crashes, epoch, history, consumer
     FROM tasks WHERE job_id = :job AND state = 'leased' AND lease_until < :now
     ORDER BY lease_until LIMIT :max`,
+  /** The consumers holding live leases of the job (liveness.ts asks whether each still runs). */
+  leaseHolders: `SELECT DISTINCT consumer FROM tasks WHERE job_id = :job AND state = 'leased'
+    AND lease_until >= :now AND consumer IS NOT NULL`,
+  /** Every leased row of the consumers in the JSON array `:holders` (their processes ended). */
+  selectHeldBy: `SELECT id, job_id, chunk_id, payload, attempt, crashes, epoch, history, consumer
+    FROM tasks WHERE job_id = :job AND state = 'leased'
+    AND consumer IN (SELECT value FROM json_each(:holders))`,
   /**
    * An expired lease's row, ready again: the same attempt number next, one more crash, and a
    * new epoch, so the holder that lost it is told `zombie`, never `gone`.

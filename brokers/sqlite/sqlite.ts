@@ -50,6 +50,7 @@ import {
 import type { ChunkTask, JobRecord } from "../task.ts";
 import type { JobHead } from "../share.ts";
 import type { DriverKv } from "../registry.ts";
+import { ConsumerLiveness } from "./liveness.ts";
 import { SqliteRecords } from "./records.ts";
 import { openDatabase, SQL } from "./schema.ts";
 import { SqliteStore } from "./store.ts";
@@ -194,10 +195,12 @@ class SqliteDriver implements BrokerDriver {
   readonly #store: SqliteStore;
   readonly #records: SqliteRecords;
   readonly #path: string;
+  readonly #liveness: ConsumerLiveness | undefined;
 
   constructor(db: DatabaseSync, path: string, options: BrokerOptions) {
     this.#tables = new Tables(db);
-    this.#store = new SqliteStore(this.#tables, options);
+    this.#liveness = ConsumerLiveness.open(path, options.consumerId);
+    this.#store = new SqliteStore(this.#tables, options, this.#liveness);
     this.#records = new SqliteRecords(this.#tables, options);
     this.kv = this.#records.kv;
     this.#path = path;
@@ -296,6 +299,7 @@ class SqliteDriver implements BrokerDriver {
   }
 
   close(): Promise<void> {
+    this.#liveness?.close();
     this.#tables.db.close();
     return Promise.resolve();
   }

@@ -24,6 +24,7 @@ import {
 } from "../policy.ts";
 import type { JobHead } from "../share.ts";
 import { type ChunkTask, readTaskJson } from "../task.ts";
+import type { ConsumerLiveness } from "./liveness.ts";
 import { CounterBatch, type Tables } from "./tables.ts";
 
 /** A consumer's "last seen" row is written at most this often (and at least thrice a lease). */
@@ -83,7 +84,10 @@ export class SqliteStore {
   /** When this consumer last wrote its "seen" row, per job. */
   readonly #touched = new Map<string, number>();
 
-  constructor(tables: Tables, options: BrokerOptions) {
+  readonly #liveness: ConsumerLiveness | undefined;
+
+  constructor(tables: Tables, options: BrokerOptions, liveness?: ConsumerLiveness) {
+    this.#liveness = liveness;
     this.#t = tables;
     this.#options = options;
   }
@@ -323,17 +327,24 @@ export class SqliteStore {
   }
 
   /**
-   * Takes over rows whose lease expired, each as the failure policy plans it (back in the queue
-   * with one more crash; bisected or dead-lettered once the crash budget is spent; cancelled in a
-   * cancelled job). A read first, so idle calls lock nothing.
+   * Takes over rows whose lease expired, and every row of a holder whose process ended
+   * (liveness.ts), each as the failure policy plans it (back in the queue with one more crash;
+   * bisected or dead-lettered once the crash budget is spent; cancelled in a cancelled job). Reads
+   * first, so idle calls lock nothing.
    */
   reclaim(jobId: string, max: number, now: number): number {
     const { s } = this.#t;
-    if (s.probeExpired.get({ job: jobId, now }) === undefined) return 0;
+    const ended = this.#endedHolders(jobId, now);
+    if (ended.length === 0 && s.probeExpired.get({ job: jobId, now }) === undefined) return 0;
     const { leaseMs, retry } = this.#options;
     return this.#t.transaction(() => {
       const control = this.#t.control(jobId, now);
       const rows = s.selectExpired.all({ job: jobId, now, max }) as unknown as ExpiredRow[];
+      if (ended.length > 0) {
+        const taken = new Set(rows.map((r) => r.id));
+        const held = s.selectHeldBy.all({ job: jobId, holders: JSON.stringify(ended) });
+        for (const row of held as unknown as ExpiredRow[]) if (!taken.has(row.id)) rows.push(row);
+      }
       const counters = new CounterBatch();
       for (const row of rows) {
         const task = readTaskJson(row.payload, jobId);
@@ -344,7 +355,11 @@ export class SqliteStore {
           crashes: row.crashes,
           history: JSON.parse(row.history) as AttemptRecord[],
         };
-        const cause = { holder: row.consumer ?? "unknown", reason: REASONS.leaseExpired(leaseMs) };
+        const holder = row.consumer ?? "unknown";
+        const reason = ended.includes(holder)
+          ? REASONS.processEnded(holder)
+          : REASONS.leaseExpired(leaseMs);
+        const cause = { holder, reason };
         const plan = underControl(planExpiry(state, cause, retry, now), control);
         counters.add("reclaimed");
         const fenced = { id: row.id, epoch: row.epoch };
@@ -372,6 +387,13 @@ export class SqliteStore {
       counters.flush(s.addCounters, jobId);
       return rows.length;
     });
+  }
+
+  /** The holders of the job's live leases whose processes ended (none without liveness). */
+  #endedHolders(jobId: string, now: number): string[] {
+    if (!this.#liveness) return [];
+    const rows = this.#t.s.leaseHolders.all({ job: jobId, now }) as { consumer: string }[];
+    return rows.length === 0 ? [] : this.#liveness.ended(rows.map((r) => r.consumer));
   }
 
   /** Cancels the job's queued rows in one transaction; returns how many. */
