@@ -26,16 +26,13 @@
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { formatChunkId } from "../brokers/task.ts";
-import { allResults } from "../brokers/results.ts";
 import { openRedisBroker } from "../brokers/redis/redis.ts";
 import { encodeTask, jobKeyBase } from "../brokers/redis/codec.ts";
 import { peakRssMb, runSweepBench } from "./e2e.ts";
+import { type KillTarget, recoveryAfterKill } from "./recovery.ts";
 import { startRedisServer } from "./redis_server.ts";
 import { COST_BATCH, type ScriptCosts, scriptCosts } from "./redis_scripts.ts";
 import { type BenchRow, renderTable } from "./table.ts";
-
-const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
 /** Options of {@linkcode benchRedis}. */
 export interface RedisBenchOptions {
@@ -104,7 +101,12 @@ export async function benchRedis(options: RedisBenchOptions = {}): Promise<Bench
       },
     ];
     if (!options.skipRecovery) {
-      const recovery = await recoveryAfterKill(url, Math.min(Math.max(chunks, 20_000), 50_000));
+      const client = new Redis(url, { lazyConnect: true, protocol: 2 });
+      await client.connect();
+      const recovery = await recoveryAfterKill(
+        redisKillTarget(url, client),
+        Math.min(Math.max(chunks, 20_000), 50_000),
+      ).finally(() => client.quit());
       rows.push({
         section: "redis",
         figure: `SIGKILL → last of its ${recovery.held} chunks done elsewhere (defaults)`,
@@ -193,69 +195,13 @@ export async function rawRedisCycle(
   }
 }
 
-/**
- * Submits a no-op sweep, serves it with 3 `ttg worker` processes (default lease and heartbeat),
- * SIGKILLs one at ~30% and returns the seconds until the last chunk it held was completed.
- */
-export async function recoveryAfterKill(
-  url: string,
-  chunks: number,
-): Promise<{ seconds: number; held: number }> {
-  const jobId = `bench-kill-${crypto.randomUUID().slice(0, 8)}`;
-  const common = ["--backend", "redis", "--broker-url", url, "--job-id", jobId];
-  const broker = await openRedisBroker({ url, consumerId: `bench-${Deno.pid}` });
-  const client = new Redis(url, { lazyConnect: true, protocol: 2 });
-  await client.connect();
-  const workers: Deno.ChildProcess[] = [];
-  try {
-    const size = ["--params", String(chunks * 10), "--chunk-size", "10", "--work-ms", "0"];
-    await cli(["submit", ...common, ...size]);
-    for (let i = 0; i < 3; i++) {
-      workers.push(
-        new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", "--config", CONFIG, CLI, "worker", ...common, "--worker-id"]
-            .concat([`kill-${i}`, "--idle-timeout", "0", "--log-level", "ERROR"]),
-          stdin: "null",
-          stdout: "null",
-          stderr: "null",
-        }).spawn(),
-      );
-    }
-    while ((await broker.stats(jobId)).completed < chunks * 0.3) await sleep(20);
-    // Freeze the victim while it holds chunks, note them, then SIGKILL it.
-    const base = jobKeyBase("ttg", jobId);
-    let held = new Set<string>();
-    for (let tries = 0; held.size === 0 && tries < 200; tries++) {
-      workers[1]!.kill("SIGSTOP");
-      held = await heldChunks(client, base, "kill-1");
-      if (held.size === 0) workers[1]!.kill("SIGCONT");
-    }
-    workers[1]!.kill("SIGKILL");
-    const killedAt = Date.now();
-    for (;;) {
-      const stats = await broker.stats(jobId);
-      if (stats.completed + stats.deadLettered >= chunks) break;
-      await sleep(100);
-    }
-    const done = new Map((await allResults(broker, jobId)).map((r) => [r.chunkId, r.completedAt]));
-    const last = Math.max(...[...held].map((id) => Date.parse(done.get(id) ?? "")));
-    if (held.size === 0 || !Number.isFinite(last)) {
-      throw new Error(`The killed worker held ${held.size} chunks; not all were completed`);
-    }
-    return { seconds: (last - killedAt) / 1000, held: held.size };
-  } finally {
-    for (const w of workers) {
-      try {
-        w.kill("SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
-    await Promise.all(workers.map((w) => w.status));
-    await broker.reset(jobId).catch(() => {});
-    await broker.close();
-    await client.quit();
-  }
+/** The Redis at `url` as the recovery figure needs it (held chunks: the job's XPENDING). */
+function redisKillTarget(url: string, client: Redis): KillTarget {
+  return {
+    flags: ["--backend", "redis", "--broker-url", url],
+    open: (consumerId) => openRedisBroker({ url, consumerId }),
+    held: (jobId, consumer) => heldChunks(client, jobKeyBase("ttg", jobId), consumer),
+  };
 }
 
 /** Chunk ids of the entries `consumer` holds (XPENDING) on every task stream of a job. */
@@ -278,18 +224,6 @@ async function heldChunks(client: Redis, base: string, consumer: string): Promis
   return held;
 }
 
-async function cli(args: string[]): Promise<void> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, CLI, ...args],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (out.code !== 0) {
-    throw new Error(`ttg ${args[0]} failed: ${new TextDecoder().decode(out.stderr).slice(-500)}`);
-  }
-}
-
 async function resetJob(url: string, jobId: string): Promise<void> {
   const broker = await openRedisBroker({ url, consumerId: `bench-${Deno.pid}` });
   try {
@@ -303,10 +237,6 @@ function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 if (import.meta.main) {

@@ -1,12 +1,14 @@
 /**
  * SQLite section: the end-to-end no-op sweep through `ttg run` beside the raw claim cycle of
  * node:sqlite measured in the same run (batched inserts, then UPDATE … RETURNING claims of 100
- * and deletes, one connection, WAL).
+ * and deletes, one connection, WAL), and the recovery after a worker's SIGKILL (recovery.ts).
  *
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
+import { openSqliteBroker } from "../brokers/sqlite/sqlite.ts";
 import { peakRssMb, runSweepBench } from "./e2e.ts";
+import { type KillTarget, recoveryAfterKill } from "./recovery.ts";
 import type { BenchRow } from "./table.ts";
 
 /** The raw cycle: entries per second over insert and claim+delete phases. */
@@ -37,6 +39,25 @@ export function rawSqliteCycle(path: string, entries: number): number {
   return entries / seconds;
 }
 
+/** The database at `path` as the recovery figure needs it (held chunks: its leased rows). */
+function sqliteKillTarget(path: string): KillTarget {
+  return {
+    flags: ["--backend", "sqlite", "--sqlite-path", path],
+    open: (consumerId) => openSqliteBroker({ path, consumerId }),
+    held(jobId, consumer) {
+      const db = new DatabaseSync(path, { readOnly: true });
+      try {
+        const rows = db.prepare(
+          "SELECT chunk_id FROM tasks WHERE job_id = ? AND consumer = ? AND state = 'leased'",
+        ).all(jobId, consumer) as { chunk_id: string }[];
+        return Promise.resolve(new Set(rows.map((r) => r.chunk_id)));
+      } finally {
+        db.close();
+      }
+    },
+  };
+}
+
 /** Runs the SQLite section. */
 export async function benchSqlite(options: { chunks: number }): Promise<BenchRow[]> {
   const dir = await Deno.makeTempDir({ prefix: "ttg-bench-sqlite-" });
@@ -47,6 +68,10 @@ export async function benchSqlite(options: { chunks: number }): Promise<BenchRow
       chunks: options.chunks,
       extraArgs: ["--sqlite-path", `${dir}/ttg.db`, "--batch", "256"],
     });
+    const recovery = await recoveryAfterKill(
+      sqliteKillTarget(`${dir}/kill.db`),
+      Math.min(Math.max(options.chunks, 20_000), 50_000),
+    );
     return [
       {
         section: "sqlite",
@@ -56,6 +81,12 @@ export async function benchSqlite(options: { chunks: number }): Promise<BenchRow
         rawLimit: raw,
       },
       { section: "sqlite", figure: "worker peak RSS", value: peakRssMb(report), unit: "MB" },
+      {
+        section: "sqlite",
+        figure: `SIGKILL → last of its ${recovery.held} chunks done elsewhere (defaults)`,
+        value: recovery.seconds,
+        unit: "s",
+      },
     ];
   } finally {
     await Deno.remove(dir, { recursive: true });
