@@ -56,6 +56,8 @@ Deno.test("sqlite: the chunks of a SIGKILLed consumer come back at once, long be
     doomed.child.kill("SIGKILL");
     await doomed.child.status;
     assert.equal(await broker.reclaim({ jobId }), 3);
+    const files = [...Deno.readDirSync(`${path}.consumers`)];
+    assert.equal(files.length, 2, "the ended consumer's file is left behind");
     const stats = await broker.stats(jobId);
     assert.equal(stats.reclaimed, 3);
     assert.equal(stats.inFlight, 2, "the live consumer's two chunks are still held");
@@ -79,6 +81,22 @@ Deno.test("sqlite: the chunks of a SIGKILLed consumer come back at once, long be
       await h.lines.cancel().catch(() => {});
     }
     await broker.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sqlite: a handle closed on purpose removes its lock file, and the last one its folder", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ttg-liveness-" });
+  const path = `${dir}/ttg.db`;
+  try {
+    const a = await openSqliteBroker({ path, consumerId: "a" });
+    const b = await openSqliteBroker({ path, consumerId: "b" });
+    assert.equal([...Deno.readDirSync(`${path}.consumers`)].length, 2);
+    await a.close();
+    assert.equal([...Deno.readDirSync(`${path}.consumers`)].length, 1);
+    await b.close();
+    assert.ok(![...Deno.readDirSync(dir)].some((e) => e.name.endsWith(".consumers")));
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

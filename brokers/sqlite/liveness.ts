@@ -9,14 +9,22 @@
  * Any doubt means "alive": no file (a consumer of an older version, a handle closed cleanly, a
  * file another reclaimer removed) or a lock that cannot be taken leaves the chunk to its lease,
  * exactly as before. Locks are per open file, so two handles of one process never take each
- * other for dead.
+ * other for dead. The lock holds wherever SQLite's own locks hold: processes of one machine, or
+ * containers sharing a volume on one kernel; like SQLite itself, it is not for a database on a
+ * network file system mounted without locks.
  *
  * @module
  */
 import { createHash } from "node:crypto";
 
-/** Files of dead consumers removed when a handle opens, at most (the rest at later opens). */
+/** Files looked at when a handle opens, at most (the rest at later opens). */
 const SWEEP_MAX = 200;
+/**
+ * A consumer's file is removed at another's open only once it is this old: by then any lease its
+ * ended consumer held has lapsed, so removing it loses nothing, while a younger file may still
+ * tell a reclaimer that its chunks can come back at once.
+ */
+const SWEEP_AGE_MS = 3_600_000;
 
 /** One handle's lock, and its view of the other consumers' locks. */
 export class ConsumerLiveness {
@@ -107,12 +115,16 @@ export class ConsumerLiveness {
     }
   }
 
+  /** Removes the files of consumers that ended long ago (killed while they held nothing). */
   #sweep(): void {
     let seen = 0;
+    const before = Date.now() - SWEEP_AGE_MS;
     for (const entry of Deno.readDirSync(this.#dir)) {
       if (++seen > SWEEP_MAX) return;
       const path = `${this.#dir}/${entry.name}`;
-      if (entry.isFile && path !== this.#file(this.#own)) this.#takeOver(path);
+      if (!entry.isFile || path === this.#file(this.#own)) continue;
+      const made = Deno.statSync(path).mtime?.getTime() ?? Date.now();
+      if (made < before) this.#takeOver(path);
     }
   }
 
