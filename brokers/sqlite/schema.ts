@@ -214,9 +214,13 @@ export const SQL = {
   /** The consumers holding live leases of the job (liveness.ts asks whether each still runs). */
   leaseHolders: `SELECT DISTINCT consumer FROM tasks WHERE job_id = :job AND state = 'leased'
     AND lease_until >= :now AND consumer IS NOT NULL`,
-  /** Every leased row of the consumers in the JSON array `:holders` (their processes ended). */
+  /**
+   * The leased rows of the consumers in the JSON array `:holders` (their processes ended) whose
+   * lease began by now (`:cutoff` is now plus the lease): never the first claims of a new process
+   * that reuses an ended one's id. A holder with a longer lease than the reclaimer's is left to it.
+   */
   selectHeldBy: `SELECT id, job_id, chunk_id, payload, attempt, crashes, epoch, history, consumer
-    FROM tasks WHERE job_id = :job AND state = 'leased'
+    FROM tasks WHERE job_id = :job AND state = 'leased' AND lease_until <= :cutoff
     AND consumer IN (SELECT value FROM json_each(:holders))`,
   /**
    * An expired lease's row, ready again: the same attempt number next, one more crash, and a

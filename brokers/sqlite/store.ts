@@ -342,7 +342,8 @@ export class SqliteStore {
       const rows = s.selectExpired.all({ job: jobId, now, max }) as unknown as ExpiredRow[];
       if (ended.length > 0) {
         const taken = new Set(rows.map((r) => r.id));
-        const held = s.selectHeldBy.all({ job: jobId, holders: JSON.stringify(ended) });
+        const holders = JSON.stringify(ended);
+        const held = s.selectHeldBy.all({ job: jobId, holders, cutoff: now + leaseMs });
         for (const row of held as unknown as ExpiredRow[]) if (!taken.has(row.id)) rows.push(row);
       }
       const counters = new CounterBatch();
