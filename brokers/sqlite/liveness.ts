@@ -40,20 +40,29 @@ export class ConsumerLiveness {
   /**
    * Takes `consumerId`'s lock beside the database at `path`, or returns undefined when there is
    * no file to put it beside (`:memory:`, a `file:` URI) or the folder cannot be written (then
-   * every chunk is left to its lease). Removes the files of consumers that ended.
+   * every chunk is left to its lease). Removes the files of consumers that ended long ago.
    */
   static open(path: string, consumerId: string): ConsumerLiveness | undefined {
     if (path === ":memory:" || path.startsWith("file:")) return undefined;
     const liveness = new ConsumerLiveness(`${path}.consumers`, consumerId);
+    let file: Deno.FsFile;
     try {
-      const file = liveness.#create();
+      file = liveness.#create();
+    } catch {
+      return undefined;
+    }
+    try {
       // Taken already: another handle with this id is open; this one proves nothing.
       if (file.tryLockSync(true)) liveness.#held = file;
       else file.close();
+    } catch {
+      file.close();
+      return undefined;
+    }
+    try {
       liveness.#sweep();
     } catch {
-      liveness.close();
-      return undefined;
+      // a file removed meanwhile, an unreadable folder: the next open sweeps again
     }
     return liveness;
   }

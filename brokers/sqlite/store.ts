@@ -327,7 +327,7 @@ export class SqliteStore {
   }
 
   /**
-   * Takes over rows whose lease expired, and every row of a holder whose process ended
+   * Takes over rows whose lease expired, and the rows of a holder whose process ended
    * (liveness.ts), each as the failure policy plans it (back in the queue with one more crash;
    * bisected or dead-lettered once the crash budget is spent; cancelled in a cancelled job). Reads
    * first, so idle calls lock nothing.
