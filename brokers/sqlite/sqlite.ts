@@ -51,6 +51,7 @@ import type { ChunkTask, JobRecord } from "../task.ts";
 import type { JobHead } from "../share.ts";
 import type { DriverKv } from "../registry.ts";
 import { ConsumerLiveness } from "./liveness.ts";
+import { LeaseReclaimer } from "./reclaim.ts";
 import { SqliteRecords } from "./records.ts";
 import { openDatabase, SQL } from "./schema.ts";
 import { SqliteStore } from "./store.ts";
@@ -196,11 +197,13 @@ class SqliteDriver implements BrokerDriver {
   readonly #records: SqliteRecords;
   readonly #path: string;
   readonly #liveness: ConsumerLiveness | undefined;
+  readonly #reclaimer: LeaseReclaimer;
 
   constructor(db: DatabaseSync, path: string, options: BrokerOptions) {
     this.#tables = new Tables(db);
     this.#liveness = ConsumerLiveness.open(path, options.consumerId);
-    this.#store = new SqliteStore(this.#tables, options, this.#liveness);
+    this.#store = new SqliteStore(this.#tables, options);
+    this.#reclaimer = new LeaseReclaimer(this.#tables, options, this.#liveness);
     this.#records = new SqliteRecords(this.#tables, options);
     this.kv = this.#records.kv;
     this.#path = path;
@@ -265,7 +268,7 @@ class SqliteDriver implements BrokerDriver {
   }
 
   reclaim(jobId: string, max: number): Promise<number> {
-    return Promise.resolve(this.#store.reclaim(jobId, max, Date.now()));
+    return Promise.resolve(this.#reclaimer.reclaim(jobId, max, Date.now()));
   }
 
   cancelQueued(jobId: string): Promise<number> {
