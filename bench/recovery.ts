@@ -9,9 +9,7 @@
 import type { Broker } from "../brokers/broker.ts";
 import { allResults } from "../brokers/results.ts";
 import { setTimeout as sleep } from "node:timers/promises";
-
-const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+import { spawnTtg } from "./ttg_process.ts";
 
 /** A broker as the recovery figure needs it. */
 export interface KillTarget {
@@ -33,17 +31,14 @@ export async function recoveryAfterKill(
   const workers: Deno.ChildProcess[] = [];
   try {
     const size = ["--params", String(chunks * 10), "--chunk-size", "10", "--work-ms", "0"];
-    await cli(["submit", ...common, ...size]);
+    const submitted = await spawnTtg(["submit", ...common, ...size]).output();
+    if (!submitted.success) {
+      const tail = new TextDecoder().decode(submitted.stderr).slice(-500);
+      throw new Error(`ttg submit failed: ${tail}`);
+    }
     for (let i = 0; i < 3; i++) {
-      workers.push(
-        new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", "--config", CONFIG, CLI, "worker", ...common, "--worker-id"]
-            .concat([`kill-${i}`, "--idle-timeout", "0", "--log-level", "ERROR"]),
-          stdin: "null",
-          stdout: "null",
-          stderr: "null",
-        }).spawn(),
-      );
+      const id = [`kill-${i}`, "--idle-timeout", "0", "--log-level", "ERROR"];
+      workers.push(spawnTtg(["worker", ...common, "--worker-id", ...id]));
     }
     while ((await broker.stats(jobId)).completed < chunks * 0.3) await sleep(20);
     // Freeze the victim while it holds chunks, note them, then SIGKILL it.
@@ -74,21 +69,8 @@ export async function recoveryAfterKill(
         // already gone
       }
     }
-    await Promise.all(workers.map((w) => w.status));
+    await Promise.all(workers.map((w) => w.output()));
     await broker.reset(jobId).catch(() => {});
     await broker.close();
-  }
-}
-
-/** Runs one `ttg` command to its end; throws with its stderr's tail if it fails. */
-export async function cli(args: string[]): Promise<void> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, CLI, ...args],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (out.code !== 0) {
-    throw new Error(`ttg ${args[0]} failed: ${new TextDecoder().decode(out.stderr).slice(-500)}`);
   }
 }
