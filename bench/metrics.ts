@@ -9,6 +9,7 @@
  */
 import { openSqliteBroker } from "../brokers/sqlite/sqlite.ts";
 import { freePort } from "../tasks/deploy_local.ts";
+import { type Spread, spread } from "./stats.ts";
 import type { BenchRow } from "./table.ts";
 
 const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
@@ -90,11 +91,6 @@ async function oneRun(
   }
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 /** Runs the metrics section: `rounds` alternating runs with and without `--metrics-port`. */
 export async function benchMetrics(
   options: { chunks: number; rounds?: number },
@@ -110,16 +106,19 @@ export async function benchMetrics(
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-  const range = (xs: number[]) => `${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
-  const row = (what: string, pick: (r: RunRate) => number, unit = "chunks/s"): BenchRow => ({
-    section: "metrics",
-    figure: `sqlite sweep, 3 workers with --metrics-port, ${what} (median of ${on.length}: on ${
-      range(on.map(pick))
-    }, off ${range(off.map(pick))}; reference: metrics off)`,
-    value: median(on.map(pick)),
-    unit,
-    rawLimit: median(off.map(pick)),
-  });
+  const row = (what: string, pick: (r: RunRate) => number, unit = "chunks/s"): BenchRow => {
+    const [withMetrics, without] = [spread(on.map(pick)), spread(off.map(pick))];
+    const range = (x: Spread) => `${Math.round(x.min)}–${Math.round(x.max)}`;
+    return {
+      section: "metrics",
+      figure: `sqlite sweep, 3 workers with --metrics-port, ${what} (median of ${on.length}: on ${
+        range(withMetrics)
+      }, off ${range(without)}; reference: metrics off)`,
+      value: withMetrics.median,
+      unit,
+      rawLimit: without.median,
+    };
+  };
   return [
     row("steady state (10% → 90% of the chunks)", (r) => r.steady),
     row("spawn → last chunk", (r) => r.whole),

@@ -32,6 +32,7 @@ import { peakRssMb, runSweepBench } from "./e2e.ts";
 import { type KillTarget, recoveryAfterKill } from "./recovery.ts";
 import { startRedisServer } from "./redis_server.ts";
 import { COST_BATCH, type ScriptCosts, scriptCosts } from "./redis_scripts.ts";
+import { spread } from "./stats.ts";
 import { type BenchRow, renderTable } from "./table.ts";
 
 /** Options of {@linkcode benchRedis}. */
@@ -78,7 +79,7 @@ export async function benchRedis(options: RedisBenchOptions = {}): Promise<Bench
     }
     const where = server ? "private redis-server" : url.replace(/\/\/[^@/]*@/, "//***@");
     const of = rounds > 1 ? `, median of ${rounds}` : "";
-    const raw = median(raws);
+    const raw = spread(raws).median;
     const rows: BenchRow[] = [
       {
         section: "redis",
@@ -89,13 +90,13 @@ export async function benchRedis(options: RedisBenchOptions = {}): Promise<Bench
       {
         section: "redis",
         figure: `raw cycle with 1-field entries instead (for scale)${of}`,
-        value: median(tiny),
+        value: spread(tiny).median,
         unit: "entries/s",
       },
       {
         section: "redis",
         figure: `no-op sweep, ${chunks} chunks × 10, 3 workers${of}`,
-        value: median(sweeps),
+        value: spread(sweeps).median,
         unit: "chunks/s",
         rawLimit: raw,
       },
@@ -120,7 +121,7 @@ export async function benchRedis(options: RedisBenchOptions = {}): Promise<Bench
       rows.push({
         section: "redis",
         figure: `${name} script, batches of ${COST_BATCH}, server time (INFO commandstats)${of}`,
-        value: median(costs.map((c) => c[name])),
+        value: spread(costs.map((c) => c[name])).median,
         unit: "µs/call",
       });
     }
@@ -231,12 +232,6 @@ async function resetJob(url: string, jobId: string): Promise<void> {
   } finally {
     await broker.close();
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 if (import.meta.main) {
