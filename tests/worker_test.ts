@@ -308,6 +308,7 @@ Deno.test("a long chunk logs its latest ctx.progress in PROGRESS lines, also whi
   const report = await worker(broker, f.jobId, job, new InlineExecutor(job, log), {
     log,
     progressLogMs: 100,
+    workerProgressMs: 100,
     heartbeatMs: 50,
   }).run(AbortSignal.timeout(20_000));
   assert.equal(report.chunks, 2);
@@ -315,7 +316,7 @@ Deno.test("a long chunk logs its latest ctx.progress in PROGRESS lines, also whi
   assert.ok(chunkLines.every((l) => l.chunk_id === "00000" && l.of === 10), JSON.stringify(lines));
   const done = chunkLines.map((l) => l.done as number);
   assert.deepEqual(done, [...done].sort((a, b) => a - b));
-  // The last report (3) keeps being logged on heartbeat ticks while the handler is quiet.
+  // The last report (3) keeps being logged on progress ticks while the handler is quiet.
   assert.ok(done.filter((n) => n === 3).length >= 2, `PROGRESS lines: ${JSON.stringify(lines)}`);
   // The worker's own lines, between STARTING and COMPLETED, count what the broker stored.
   const own = lines.filter((l) => "chunks" in l).map((l) => l.chunks as number);

@@ -46,6 +46,12 @@ export function progressLine(sample: ProgressSample, width = 30): string {
     `retries ${sample.retries} | dead letters ${sample.deadLettered}`;
 }
 
+/**
+ * How often plain progress lines come, at most: `ttg run` off a terminal, and a worker's own
+ * PROGRESS line (progress_log.ts), so a lone `ttg worker` reports on the same schedule.
+ */
+export const PLAIN_PROGRESS_MS = 1000;
+
 /** Writes progress to stderr: redraws one line on a terminal, prints a line a second otherwise. */
 export class ProgressReporter {
   readonly #tty: boolean;
@@ -66,7 +72,7 @@ export class ProgressReporter {
       this.#drawn = true;
     } else if (
       sample.done !== this.#lastDone &&
-      (sample.elapsedMs - this.#lastPlain >= 1000 || sample.done === sample.total)
+      (sample.elapsedMs - this.#lastPlain >= PLAIN_PROGRESS_MS || sample.done === sample.total)
     ) {
       this.#lastPlain = sample.elapsedMs;
       this.#lastDone = sample.done;

@@ -1,8 +1,8 @@
 /**
  * A worker's PROGRESS lines: one per long chunk every interval with its handler's latest
- * `ctx.progress` count, and one for the worker as a whole every interval while it works, so a
- * lone `ttg worker` on a long job is never silent between STARTING and COMPLETED. Never a line
- * per parameter.
+ * `ctx.progress` count, and one for the worker as a whole on `ttg run`'s plain schedule (at most
+ * one a second, and only when it counted chunks since the last), so a lone `ttg worker` on a long
+ * job is never silent between STARTING and COMPLETED. Never a line per parameter.
  *
  * @module
  */
@@ -10,23 +10,31 @@ import type { Logger } from "../jobs/define_job.ts";
 import type { Clock } from "./clock.ts";
 import type { WorkerCounts } from "./counters.ts";
 import type { Entry } from "./in_flight.ts";
+import { PLAIN_PROGRESS_MS } from "./progress.ts";
 
-/** Default interval of PROGRESS lines. */
+/** Default interval of a long chunk's PROGRESS lines. */
 export const PROGRESS_LOG_MS = 5000;
 
-/** Writes PROGRESS lines at most once per interval per chunk and per worker. */
+/** Writes PROGRESS lines at most once per interval per chunk, and per worker. */
 export class ProgressLog {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #intervalMs: number;
+  readonly #workerIntervalMs: number;
   readonly #startedAt: number;
   #lastWorkerLine: number;
   #lastChunks = 0;
 
-  constructor(log: Logger, clock: Clock, intervalMs = PROGRESS_LOG_MS) {
+  constructor(
+    log: Logger,
+    clock: Clock,
+    intervalMs = PROGRESS_LOG_MS,
+    workerIntervalMs = PLAIN_PROGRESS_MS,
+  ) {
     this.#log = log;
     this.#clock = clock;
     this.#intervalMs = intervalMs;
+    this.#workerIntervalMs = workerIntervalMs;
     this.#startedAt = clock.now();
     this.#lastWorkerLine = this.#startedAt;
   }
@@ -41,7 +49,8 @@ export class ProgressLog {
 
   /**
    * A chunk running longer than the interval that reported progress logs its latest count once
-   * per interval (checked on every report and every heartbeat tick); short chunks log nothing.
+   * per interval (checked on every report and every tick of the worker's line); short chunks log
+   * nothing.
    */
   chunk(entry: Entry): void {
     if (entry.progress === undefined || entry.state !== "running" || entry.dropped) return;
@@ -60,10 +69,22 @@ export class ProgressLog {
     });
   }
 
-  /** The worker's own line, once per interval while it has counted chunks since the last one. */
+  /** The lines due now: each long chunk's, then the worker's own (`held` are its chunks). */
+  due(held: Iterable<Entry>, counts: WorkerCounts): Promise<void> {
+    let inFlight = 0;
+    for (const entry of held) {
+      inFlight++;
+      this.chunk(entry);
+    }
+    this.worker(counts, inFlight);
+    return Promise.resolve();
+  }
+
+  /** The worker's own line, once per its interval while it has counted chunks since the last. */
   worker(counts: WorkerCounts, inFlight: number): void {
     const now = this.#clock.now();
-    if (now - this.#lastWorkerLine < this.#intervalMs || counts.chunks === this.#lastChunks) return;
+    if (now - this.#lastWorkerLine < this.#workerIntervalMs) return;
+    if (counts.chunks === this.#lastChunks) return;
     const seconds = (now - this.#lastWorkerLine) / 1000;
     const rate = (counts.chunks - this.#lastChunks) / seconds;
     this.#lastWorkerLine = now;

@@ -12,6 +12,7 @@ import { type LoadedJob, loadJob, SWEEP_MODULE_URL } from "../jobs/load.ts";
 import { FleetCatalog, type HandlerSpec, type JobHandler } from "./job_catalog.ts";
 import { type ChunkExecutor, InlineExecutor } from "./executor.ts";
 import { HeapPeak, peakRssBytes } from "./memory.ts";
+import { snakeKeys } from "./json_output.ts";
 import { PeriodicService } from "./periodic.ts";
 import type { ProcessPoolExecutor } from "./process_pool.ts";
 import { processEnv, type Settings } from "./settings.ts";
@@ -250,8 +251,8 @@ export async function serveWorker(
     const { workerId: _, durationMs, ...counts } = report; // the logger adds worker_id
     // COMPLETED: the job was drained; STOPPED: a signal ended the worker (after DRAINING).
     log.info(report.exitReason === "idle" ? "COMPLETED" : "STOPPED", {
-      ...counts,
-      durationMs: Math.round(durationMs),
+      ...snakeKeys(counts),
+      duration_ms: Math.round(durationMs),
     });
     return {
       ...report,

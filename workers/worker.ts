@@ -19,6 +19,7 @@ import { FleetReporter } from "./fleet_report.ts";
 import { type Entry, InFlight } from "./in_flight.ts";
 import { PeriodicService } from "./periodic.ts";
 import { ProgressLog } from "./progress_log.ts";
+import { PLAIN_PROGRESS_MS } from "./progress.ts";
 import { type JobSource, singleJob } from "./job_catalog.ts";
 import type { WorkerOptions, WorkerReport } from "./worker_options.ts";
 import { pullLoop } from "./pull_loop.ts";
@@ -64,7 +65,8 @@ export class TtgWorker {
     this.#clock = options.clock ?? systemClock;
     this.#counters = new WorkerCounters(options.events);
     this.#slots = new Slots(options.concurrency);
-    this.#progress = new ProgressLog(options.log, this.#clock, options.progressLogMs);
+    const { progressLogMs, workerProgressMs } = options;
+    this.#progress = new ProgressLog(options.log, this.#clock, progressLogMs, workerProgressMs);
     this.#fleet = options.identity
       ? new FleetReporter(options.broker, {
         identity: options.identity,
@@ -122,6 +124,13 @@ export class TtgWorker {
       tick: () => this.#heartbeat(),
       onError: (e) => o.log.warn("Heartbeat failed", { error: errorMessage(e) }),
     });
+    const progress = new PeriodicService({
+      name: "progress",
+      intervalMs: o.workerProgressMs ?? PLAIN_PROGRESS_MS,
+      clock: this.#clock,
+      tick: () => this.#progress.due(this.#inFlight.entries(), this.#counters.snapshot()),
+      onError: (e) => o.log.warn("Logging progress failed", { error: errorMessage(e) }),
+    });
     // Where leases are the connection, the broker takes back a dead consumer's chunks itself.
     const reclaimer = o.broker.capabilities.leases === "extend"
       ? new PeriodicService({
@@ -145,6 +154,7 @@ export class TtgWorker {
     await this.#report("starting");
     discovery?.start();
     heartbeat.start();
+    progress.start();
     reclaimer?.start();
     o.log.info("RUNNING", { batch: o.batch, concurrency: o.concurrency });
     signal.addEventListener("abort", () => {
@@ -169,6 +179,7 @@ export class TtgWorker {
     } finally {
       await discovery?.stop();
       await reclaimer?.stop();
+      await progress.stop();
       await this.#shutdown();
       await heartbeat.stop();
       await this.#report("stopped");
@@ -311,15 +322,13 @@ export class TtgWorker {
   }
 
   /**
-   * Logs progress, then renews the lease of every held chunk whose commit is not with the broker
-   * (a commit that failed and waits for its retry is renewed again); a lost lease aborts and
-   * drops a running chunk.
+   * Renews the lease of every held chunk whose commit is not with the broker (a commit that
+   * failed and waits for its retry is renewed again); a lost lease aborts and drops a running
+   * chunk.
    */
   async #heartbeat(): Promise<void> {
     this.#o.health?.beat();
     void this.#report(this.#draining ? "draining" : this.#inFlight.size > 0 ? "busy" : "idle");
-    for (const entry of this.#inFlight.entries()) this.#progress.chunk(entry);
-    this.#progress.worker(this.#counters.snapshot(), this.#inFlight.size);
     const renewable = this.#inFlight.renewable();
     if (renewable.length === 0) return;
     const outcomes = await this.#o.broker.extend(renewable.map((e) => e.delivery));

@@ -66,8 +66,10 @@ export interface WorkerBaseOptions {
   readonly chunkTimeoutMs: number;
   /** Longest wait of one pull. @default 1000 */
   readonly pollMs?: number;
-  /** Interval of PROGRESS lines (long chunks, and the worker as a whole). @default 5000 */
+  /** Interval of a long chunk's PROGRESS lines. @default 5000 */
   readonly progressLogMs?: number;
+  /** Interval of the worker's own PROGRESS line, `ttg run`'s plain schedule. @default 1000 */
+  readonly workerProgressMs?: number;
   /** Time source of the loops. @default systemClock */
   readonly clock?: Clock;
   /** Also told every count (the worker's metrics). */
