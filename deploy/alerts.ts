@@ -224,11 +224,13 @@ function rule(config: DeploymentConfig, spec: AlertSpec): AlertingRule {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./config.ts";
  * import { alertGroups } from "./alerts.ts";
  * const { config } = resolveConfig({}, { randomSecret: () => "s".repeat(32) });
  * const alerts = alertGroups(config).flatMap((g) => g.rules.map((r) => r.alert));
- * console.assert(alerts.includes("TTGJobStuck") && alerts.length === 8);
+ * assert.ok(alerts.includes("TTGJobStuck"));
+ * assert.equal(alerts.length, 8);
  * ```
  */
 export function alertGroups(config: DeploymentConfig): RuleGroup[] {
@@ -250,10 +252,11 @@ export const RULES_HEADER =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./config.ts";
  * import { rulesFile } from "./alerts.ts";
  * const { config } = resolveConfig({}, { randomSecret: () => "s".repeat(32) });
- * console.assert(rulesFile(config).includes("alert: TTGQueueBackingUp"));
+ * assert.ok(rulesFile(config).includes("alert: TTGQueueBackingUp"));
  * ```
  */
 export function rulesFile(config: DeploymentConfig): string {

@@ -149,9 +149,15 @@ export function imageTags(build: ImageBuild): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dockerBuildArgv } from "./binary.ts";
- * const argv = dockerBuildArgv({ version: "0.1.0", gitCommit: "abc1234", buildDate: "2025-01-01T00:00:00Z" });
- * console.assert(argv.includes("ttg:0.1.0") && argv.includes("ttg:abc1234"));
+ * const argv = dockerBuildArgv({
+ *   version: "0.1.0",
+ *   gitCommit: "abc1234",
+ *   buildDate: "2025-01-01T00:00:00Z",
+ * });
+ * assert.ok(argv.includes("--tag=ttg:0.1.0"));
+ * assert.ok(argv.includes("--tag=ttg:abc1234"));
  * ```
  */
 export function dockerBuildArgv(build: ImageBuild): string[] {

@@ -101,8 +101,9 @@ export interface ResolveOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { randomPassword } from "./config.ts";
- * console.assert(/^[A-Za-z0-9_-]{32}$/.test(randomPassword()));
+ * assert.match(randomPassword(), /^[A-Za-z0-9_-]{32}$/);
  * ```
  */
 export function randomPassword(): string {
@@ -131,9 +132,10 @@ export const DEFAULT_RESOURCES: Readonly<Record<"workers" | "redis" | "rabbitmq"
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { brokerNames } from "./config.ts";
- * console.assert(brokerNames("ttg").redisStream === "ttg:tasks");
- * console.assert(brokerNames("nightly").rabbitmqQueue === "ttg.nightly.tasks");
+ * assert.equal(brokerNames("ttg").redisStream, "ttg:tasks");
+ * assert.equal(brokerNames("nightly").rabbitmqQueue, "ttg.nightly.tasks");
  * ```
  */
 export function brokerNames(jobId: string): {
@@ -155,10 +157,15 @@ export function brokerNames(jobId: string): {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./config.ts";
- * const { config, problems } = resolveConfig({ workers: { count: 0 } }, { randomSecret: () => "x".repeat(32) });
- * console.assert(config.backend === "redis" && config.workers.count === 3);
- * console.assert(problems[0]?.field === "workers.count");
+ * const { config, problems } = resolveConfig(
+ *   { workers: { count: 0 } },
+ *   { randomSecret: () => "x".repeat(32) },
+ * );
+ * assert.equal(config.backend, "redis");
+ * assert.equal(config.workers.count, 3);
+ * assert.equal(problems[0]?.field, "workers.count");
  * ```
  */
 export function resolveConfig(

@@ -280,9 +280,10 @@ function latencyPanels(): TimeseriesPanelBuilder[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ttgDashboard } from "./dashboard.ts";
  * const dashboard = ttgDashboard();
- * console.assert(dashboard.uid === "ttg-overview");
+ * assert.equal(dashboard.uid, "ttg-overview");
  * ```
  */
 export function ttgDashboard(): Dashboard {
@@ -333,8 +334,9 @@ export function ttgDashboard(): Dashboard {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dashboardJson } from "./dashboard.ts";
- * console.assert(JSON.parse(dashboardJson()).title === "TTG");
+ * assert.equal(JSON.parse(dashboardJson()).title, "TTG");
  * ```
  */
 export function dashboardJson(): string {

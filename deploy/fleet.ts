@@ -23,10 +23,14 @@ import { brokerEnv, commonEnv, ttgPodTemplate, workerEnv } from "./pod.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./config.ts";
  * import { fleetWorkerArgs } from "./fleet.ts";
  * const { config } = resolveConfig({ mode: "fleet" });
- * console.assert(fleetWorkerArgs(config).join(" ") === "worker --all-jobs --jobs-dir /jobs --idle-timeout 0");
+ * assert.equal(
+ *   fleetWorkerArgs(config).join(" "),
+ *   "worker --all-jobs --jobs-dir /jobs --idle-timeout 0",
+ * );
  * ```
  */
 export function fleetWorkerArgs(config: DeploymentConfig): string[] {

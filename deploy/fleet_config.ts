@@ -51,11 +51,13 @@ export interface FleetContext {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./config.ts";
  * const { config } = resolveConfig({ mode: "fleet", fleet: { jobs: "nightly-*" } });
- * console.assert(config.fleet.jobs === "nightly-*" && config.fleet.jobsDir === "/jobs");
+ * assert.equal(config.fleet.jobs, "nightly-*");
+ * assert.equal(config.fleet.jobsDir, "/jobs");
  * const { problems } = resolveConfig({ mode: "queue", fleet: { submit: true } });
- * console.assert(problems[0]?.field === "fleet.submit");
+ * assert.equal(problems[0]?.field, "fleet.submit");
  * ```
  */
 export function resolveFleet(top: FieldReader, context: FleetContext): FleetConfig {

@@ -58,9 +58,11 @@ const QUEUE_NAME_FIELDS = ["redisStream", "redisConsumerGroup", "rabbitmqQueue"]
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./config.ts";
  * const { config, problems } = resolveConfig({ mode: "fleet", keda: { enabled: true } });
- * console.assert(problems.length === 0 && config.keda.prometheusUrl.startsWith("http://"));
+ * assert.deepEqual(problems, []);
+ * assert.ok(config.keda.prometheusUrl.startsWith("http://"));
  * ```
  */
 export function resolveKeda(

@@ -119,10 +119,11 @@ export const BACKLOG_GAUGES = ["ttg_queue_ready", "ttg_queue_delayed", "ttg_queu
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./config.ts";
  * import { fleetBacklogQuery } from "./keda_fleet.ts";
  * const { config } = resolveConfig({ mode: "fleet", fleet: { jobs: "nightly-*" } });
- * console.assert(fleetBacklogQuery(config).includes('job_id=~"nightly-.*"'));
+ * assert.ok(fleetBacklogQuery(config).includes('job_id=~"nightly-.*"'));
  * ```
  */
 export function fleetBacklogQuery(config: DeploymentConfig): string {

@@ -31,9 +31,11 @@ export const DEFAULT_CLUSTER = "ttg";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { kindCluster } from "./kind.ts";
  * const cluster = kindCluster();
- * console.assert(cluster.nodes.length === 4 && cluster.nodes[0]?.role === "control-plane");
+ * assert.equal(cluster.nodes.length, 4);
+ * assert.equal(cluster.nodes[0]?.role, "control-plane");
  * ```
  */
 export function kindCluster(props: KindClusterProps = {}): KindCluster {

@@ -54,9 +54,11 @@ export function selectorLabels(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { labels, LABEL } from "./labels.ts";
  * const l = labels({ name: "ttg" }, "broker", "redis");
- * console.assert(l[LABEL.managedBy] === "ttg-deploy" && l[LABEL.name] === "redis");
+ * assert.equal(l[LABEL.managedBy], "ttg-deploy");
+ * assert.equal(l[LABEL.name], "redis");
  * ```
  */
 export function labels(
@@ -76,8 +78,12 @@ export function labels(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ownedSelector } from "./labels.ts";
- * console.assert(ownedSelector() === "app.kubernetes.io/managed-by=ttg-deploy,app.kubernetes.io/part-of=ttg");
+ * assert.equal(
+ *   ownedSelector(),
+ *   "app.kubernetes.io/managed-by=ttg-deploy,app.kubernetes.io/part-of=ttg",
+ * );
  * ```
  */
 export function ownedSelector(instance?: string): string {

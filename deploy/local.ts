@@ -166,6 +166,7 @@ export function expandReferences(text: string, env: Readonly<Record<string, stri
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { synth } from "./synth.ts";
  * import { localPlan } from "./local.ts";
  * const { manifests } = synth({ backend: "redis" }, { randomSecret: () => "s".repeat(32) });
@@ -173,8 +174,9 @@ export function expandReferences(text: string, env: Readonly<Record<string, stri
  *   entrypoint: ["deno", "run", "-A", "workers/cli.ts"],
  *   secretOverrides: { "ttg-redis-auth/password": null },
  * });
- * console.assert(plan.workers.length === 3 && plan.workers[0]?.env.REDIS_HOST === "127.0.0.1");
- * console.assert(!("REDIS_PASSWORD" in plan.workers[0]!.env));
+ * assert.equal(plan.workers.length, 3);
+ * assert.equal(plan.workers[0]?.env.REDIS_HOST, "127.0.0.1");
+ * assert.ok(!("REDIS_PASSWORD" in plan.workers[0]!.env));
  * ```
  */
 export function localPlan(manifests: readonly Manifest[], options: LocalPlanOptions): LocalPlan {

@@ -89,10 +89,11 @@ export interface ObservabilityContext {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./config.ts";
  * const { config } = resolveConfig({}, { randomSecret: () => "s".repeat(32) });
- * console.assert(config.observability.metricsPort === 9464);
- * console.assert(config.observability.exporter.enabled);
+ * assert.equal(config.observability.metricsPort, 9464);
+ * assert.ok(config.observability.exporter.enabled);
  * ```
  */
 export function resolveObservability(

@@ -347,11 +347,12 @@ export function ttgContainer(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./config.ts";
  * import { ttgPodTemplate } from "./pod.ts";
  * const { config } = resolveConfig({}, { randomSecret: () => "s".repeat(32) });
  * const pod = ttgPodTemplate(config, "worker", { restartPolicy: "Never" });
- * console.assert(pod.spec?.terminationGracePeriodSeconds === 15);
+ * assert.equal(pod.spec?.terminationGracePeriodSeconds, 15);
  * ```
  */
 export function ttgPodTemplate(

@@ -23,10 +23,11 @@ export function formatProblem(problem: Problem): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SynthError } from "./problems.ts";
  * const error = new SynthError([{ field: "workers.count", message: "expected at least 1, got 0" }]);
- * console.assert(error.code === "INVALID_CONFIG");
- * console.assert(error.message.includes('"workers.count"'));
+ * assert.equal(error.code, "INVALID_CONFIG");
+ * assert.ok(error.message.includes('"workers.count"'));
  * ```
  */
 export class SynthError extends Error {

@@ -317,13 +317,14 @@ export interface DashboardProps {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { DeploymentProps } from "./config.ts";
  * const props: DeploymentProps = {
  *   backend: "rabbitmq",
  *   workers: { count: 5, resources: { cpuLimit: "1" } },
  *   job: { params: 100_000, chunkSize: 500 },
  * };
- * console.assert(props.workers?.count === 5);
+ * assert.equal(props.workers?.count, 5);
  * ```
  */
 export interface DeploymentProps {

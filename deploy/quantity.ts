@@ -29,10 +29,11 @@ const FACTORS: Readonly<Record<string, number>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseQuantity } from "./quantity.ts";
- * console.assert(parseQuantity("500m") === 0.5);
- * console.assert(parseQuantity("1Gi") === 1024 ** 3);
- * console.assert(parseQuantity("1 GB") === undefined);
+ * assert.equal(parseQuantity("500m"), 0.5);
+ * assert.equal(parseQuantity("1Gi"), 1024 ** 3);
+ * assert.equal(parseQuantity("1 GB"), undefined);
  * ```
  */
 export function parseQuantity(text: string): number | undefined {

@@ -107,9 +107,10 @@ export function build(config: DeploymentConfig): Manifest[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { synth } from "./synth.ts";
  * const { manifests } = synth({ backend: "redis" }, { randomSecret: () => "s".repeat(32) });
- * console.assert(manifests.some((m) => m.object.kind === "StatefulSet"));
+ * assert.ok(manifests.some((m) => m.object.kind === "StatefulSet"));
  * ```
  */
 export function synth(props: DeploymentProps = {}, options: ResolveOptions = {}): Synthesized {

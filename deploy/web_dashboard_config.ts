@@ -57,10 +57,14 @@ export interface WebDashboardContext {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./config.ts";
- * const { config } = resolveConfig({ dashboard: { enabled: true } }, { randomSecret: () => "s".repeat(32) });
- * console.assert(config.dashboard.port === 8080);
- * console.assert(config.dashboard.token.secretName === "ttg-dashboard-token");
+ * const { config } = resolveConfig(
+ *   { dashboard: { enabled: true } },
+ *   { randomSecret: () => "s".repeat(32) },
+ * );
+ * assert.equal(config.dashboard.port, 8080);
+ * assert.equal(config.dashboard.token.secretName, "ttg-dashboard-token");
  * ```
  */
 export function resolveWebDashboard(

@@ -12,8 +12,12 @@ import { stringify } from "yaml";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sortKeys } from "./yaml.ts";
- * console.assert(JSON.stringify(sortKeys({ b: 1, a: [{ d: 2, c: 3 }] })) === '{"a":[{"c":3,"d":2}],"b":1}');
+ * assert.equal(
+ *   JSON.stringify(sortKeys({ b: 1, a: [{ d: 2, c: 3 }] })),
+ *   '{"a":[{"c":3,"d":2}],"b":1}',
+ * );
  * ```
  */
 export function sortKeys(value: unknown): unknown {
@@ -30,8 +34,9 @@ export function sortKeys(value: unknown): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { yamlText } from "./yaml.ts";
- * console.assert(yamlText({ b: "on", a: 1 }) === 'a: 1\nb: "on"\n');
+ * assert.equal(yamlText({ b: "on", a: 1 }), 'a: 1\nb: "on"\n');
  * ```
  */
 export function yamlText(value: unknown): string {

@@ -131,9 +131,13 @@ export async function mustRun(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { firstLine } from "./command.ts";
- * console.assert(firstLine("DEPRECATED: legacy builder\nCannot connect to the Docker daemon") === "Cannot connect to the Docker daemon");
- * console.assert(firstLine("error: You must be logged in\n") === "error: You must be logged in");
+ * assert.equal(
+ *   firstLine("DEPRECATED: legacy builder\nCannot connect to the Docker daemon"),
+ *   "Cannot connect to the Docker daemon",
+ * );
+ * assert.equal(firstLine("error: You must be logged in\n"), "error: You must be logged in");
  * ```
  */
 export function firstLine(text: string): string {

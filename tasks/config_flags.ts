@@ -92,9 +92,11 @@ function numberFlag(name: string, raw: string | undefined): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { propsFromFlags } from "./config_flags.ts";
  * const props = propsFromFlags({ backend: "rabbitmq", workers: "5" });
- * console.assert(props.backend === "rabbitmq" && props.workers?.count === 5);
+ * assert.equal(props.backend, "rabbitmq");
+ * assert.equal(props.workers?.count, 5);
  * ```
  */
 export function propsFromFlags(

@@ -42,12 +42,13 @@ export const FORWARD_PORT_OFFSET = 10_000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "../deploy/config.ts";
  * import { submitCommand } from "./fleet_submit.ts";
  * const { config } = resolveConfig({ mode: "fleet" }, { randomSecret: () => "s".repeat(32) });
  * const command = submitCommand(config, "port-forward");
- * console.assert(command.portForward?.includes("16379:6379"));
- * console.assert(command.argv.slice(0, 4).join(" ") === "deno task ttg submit");
+ * assert.ok(command.portForward?.includes("16379:6379"));
+ * assert.equal(command.argv.slice(0, 4).join(" "), "deno task ttg submit");
  * ```
  */
 export function submitCommand(config: DeploymentConfig, route: SubmitRoute): SubmitCommand {

@@ -31,8 +31,9 @@ export const TOKEN_HEADER = "x-ttg-token";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generateToken } from "./security.ts";
- * console.assert(/^[A-Za-z0-9_-]{32}$/.test(generateToken()));
+ * assert.match(generateToken(), /^[A-Za-z0-9_-]{32}$/);
  * ```
  */
 export function generateToken(): string {

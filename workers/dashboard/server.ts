@@ -6,12 +6,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openBroker } from "../../brokers/open.ts";
  * import { serveDashboard } from "./server.ts";
  * const broker = await openBroker({ backend: "sqlite", sqlitePath: ":memory:" });
  * const dashboard = serveDashboard({ broker, host: "127.0.0.1", port: 0, token: "t".repeat(32) });
  * const jobs = await (await fetch(`${dashboard.url}/api/jobs`)).json();
- * console.assert(Array.isArray(jobs.jobs));
+ * assert.ok(Array.isArray(jobs.jobs));
  * await dashboard.close();
  * await broker.close();
  * ```
