@@ -64,6 +64,52 @@ export async function until<T>(
   }
 }
 
+/**
+ * Reads `reader` (a child's decoded stdout or stderr) line by line until `match` accepts a line,
+ * and returns that line without its "\n". Text after it that was already read is dropped; the
+ * reader stays locked and open, for the caller to drain or cancel.
+ *
+ * Throws an Error that names `what` and the last lines seen when the stream ends first, or when
+ * `timeoutMs` passes; in that last case it cancels the reader first (and the pipe behind it), so
+ * that no read is left pending for Deno's op and resource sanitizers.
+ */
+export async function readUntil(
+  reader: ReadableStreamDefaultReader<string>,
+  match: (line: string) => boolean,
+  { timeoutMs, what }: { timeoutMs: number; what: string },
+): Promise<string> {
+  const seen: string[] = [];
+  let rest = "";
+  const lastLines = () => {
+    const last = [...seen, ...(rest ? [rest] : [])].slice(-5);
+    return last.length ? `; the last lines seen:\n${last.join("\n")}` : "; nothing was printed";
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([reader.read(), timedOut]);
+      if (next === "timeout") {
+        await reader.cancel().catch(() => {});
+        throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${lastLines()}`);
+      }
+      if (next.done) throw new Error(`The output ended while waiting for ${what}${lastLines()}`);
+      rest += next.value;
+      for (let end = rest.indexOf("\n"); end >= 0; end = rest.indexOf("\n")) {
+        const line = rest.slice(0, end);
+        rest = rest.slice(end + 1);
+        seen.push(line);
+        if (seen.length > 5) seen.shift();
+        if (match(line)) return line;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A temporary directory removed on dispose. */
 export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   const path = await Deno.makeTempDir({ prefix: "ttg-test-" });

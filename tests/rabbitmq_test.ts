@@ -28,7 +28,7 @@ import { redactUrl } from "../errors.ts";
 import { computeRange } from "../jobs/sweep.ts";
 import { type ConformanceSetup, makeTasks, runBrokerConformance } from "./conformance.ts";
 import { declareLegacyTopology } from "./fixtures/legacy_rabbitmq_worker.ts";
-import { assertReadsLegacyJob, freePort, ttg, until } from "./helpers.ts";
+import { assertReadsLegacyJob, freePort, readUntil, ttg, until } from "./helpers.ts";
 import { PrivateRabbitNode, whyNoPrivateNode } from "./rabbitmq_node.ts";
 import {
   assertBusyHandlerKeepsItsLease,
@@ -533,12 +533,10 @@ rabbitTest(
       }).spawn();
       const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
       try {
-        let out = "";
-        while (!out.includes("holding")) {
-          const { value, done } = await reader.read();
-          if (done) throw new Error("the holder exited early");
-          out += value;
-        }
+        await readUntil(reader, (line) => line.includes("holding"), {
+          timeoutMs: 60_000,
+          what: 'the holder to print "holding"',
+        });
         assert.equal((await survivor.stats(jobId)).inFlight, 10);
         const t0 = performance.now();
         child.kill("SIGKILL");

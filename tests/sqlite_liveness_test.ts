@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { openSqliteBroker } from "../brokers/sqlite/sqlite.ts";
 import { makeTasks } from "./conformance.ts";
+import { readUntil } from "./helpers.ts";
 
 /** A child that opens the database as `consumerId`, takes `count` chunks, says so and waits. */
 function holder(path: string, jobId: string, consumerId: string, count: number) {
@@ -30,15 +31,10 @@ function holder(path: string, jobId: string, consumerId: string, count: number) 
     stderr: "inherit",
   }).spawn();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const held = (async () => {
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error(`holder "${consumerId}" ended before it held its chunks`);
-      text += value;
-    }
-    return text.trim().slice("held ".length).split(",");
-  })();
+  const held = readUntil(lines, () => true, {
+    timeoutMs: 60_000,
+    what: `holder "${consumerId}" to say it held its chunks`,
+  }).then((line) => line.trim().slice("held ".length).split(","));
   return { child, held, lines };
 }
 

@@ -18,7 +18,7 @@ import { planSweep, type SweepPlanOptions } from "../workers/plan.ts";
 import { submitPlan } from "../workers/run.ts";
 import { probeBroker } from "./broker_probe.ts";
 import { type Browser, fitsWidth, launchBrowser, screenshot, withChromium } from "./browser.ts";
-import { spawnTtg, tempDir, until } from "./helpers.ts";
+import { readUntil, spawnTtg, tempDir, until } from "./helpers.ts";
 import { type Target, type TargetRun, targets, targetTest } from "./targets.ts";
 
 const POISON_JOB = new URL("./fixtures/poison_job.ts", import.meta.url).pathname;
@@ -35,15 +35,7 @@ async function startDashboard(run: TargetRun, extra: readonly string[] = []) {
   const drainErr = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
     new WritableStream({ write: (chunk) => void (stderr += chunk) }),
   );
-  let printed = "";
-  while (!printed.includes("\n")) {
-    const { value, done } = await stdout.read();
-    if (done) break;
-    printed += value;
-  }
-  const drainOut = (async () => {
-    while (!(await stdout.read()).done) { /* the rest of its output */ }
-  })();
+  let drainOut = Promise.resolve();
   const stop = async () => {
     try {
       child.kill("SIGTERM");
@@ -51,10 +43,23 @@ async function startDashboard(run: TargetRun, extra: readonly string[] = []) {
     await child.status;
     await Promise.all([drainOut, drainErr]);
   };
-  const match = /at (http:\/\/[^/\s]+)\/\?token=([A-Za-z0-9_-]+)\n/.exec(printed);
+  let printed: string;
+  try {
+    printed = await readUntil(stdout, () => true, {
+      timeoutMs: 60_000,
+      what: "ttg dashboard's first line",
+    });
+  } catch (error) {
+    await stop();
+    throw new Error(`ttg dashboard did not start: ${(error as Error).message}\n${stderr}`);
+  }
+  drainOut = (async () => {
+    while (!(await stdout.read()).done) { /* the rest of its output */ }
+  })();
+  const match = /at (http:\/\/[^/\s]+)\/\?token=([A-Za-z0-9_-]+)$/.exec(printed);
   if (!match) {
     await stop();
-    throw new Error(`ttg dashboard did not start: ${printed}${stderr}`);
+    throw new Error(`ttg dashboard did not start: ${printed}\n${stderr}`);
   }
   return { url: match[1]!, token: match[2]!, stop };
 }

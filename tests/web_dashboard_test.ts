@@ -15,7 +15,7 @@ import { buildSweepMap, chunkRange, MAX_CELLS } from "../workers/dashboard/sweep
 import { planSweep } from "../workers/plan.ts";
 import { submitPlan } from "../workers/run.ts";
 import { probeBroker } from "./broker_probe.ts";
-import { freePort, tempDir, ttg } from "./helpers.ts";
+import { freePort, readUntil, tempDir, ttg } from "./helpers.ts";
 
 const TOKEN = "test-token-0123456789abcdef";
 
@@ -349,13 +349,11 @@ Deno.test("ttg dashboard prints its URL with a generated token and serves the pa
     stderr: "piped",
   }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let printed = "";
-  while (!printed.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    printed += value;
-  }
-  const match = /at (http:\/\/127\.0\.0\.1:(\d+))\/\?token=([A-Za-z0-9_-]{32})\n/.exec(printed);
+  const printed = await readUntil(reader, () => true, {
+    timeoutMs: 60_000,
+    what: "ttg dashboard's first line",
+  });
+  const match = /at (http:\/\/127\.0\.0\.1:(\d+))\/\?token=([A-Za-z0-9_-]{32})$/.exec(printed);
   assert.ok(match, printed);
   assert.equal(Number(match[2]), port);
   const page = await fetch(`${match[1]}/`);
