@@ -43,8 +43,7 @@ import {
   jobsVersion,
   listJobs,
   markJobsChanged,
-  nextControl,
-  readControl,
+  swapControl,
 } from "./registry.ts";
 import { assertJobId, assertTask, type ChunkTask, type JobRecord } from "./task.ts";
 
@@ -124,12 +123,8 @@ class GuardedBroker implements Broker {
         throw new TypeError(`Invalid action "${action}": expected pause, resume or cancel`);
       }
       const kv = this.#driver.kv;
-      const before = readControl(await kv.get("controls", jobId));
-      const after = nextControl(before, action);
-      if (after !== before) {
-        await kv.put("controls", jobId, after);
-        await markJobsChanged(kv);
-      }
+      const { before, after } = await swapControl(kv, jobId, action);
+      if (after !== before) await markJobsChanged(kv);
       // Cancelled first, then the queue emptied: from now on nothing of the job is handed out.
       const cancelled = after === "cancelled" ? await this.#driver.cancelQueued(jobId) : 0;
       this.#heads.changed(jobId);

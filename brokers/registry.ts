@@ -106,19 +106,24 @@ export interface FleetRegistry {
  */
 export type KvSpace = "jobs" | "controls" | "workers" | "settings" | "finished";
 
+/** Options of {@linkcode DriverKv.put}: a time to live, and at most one condition. */
+export interface KvPutOptions {
+  readonly ttlMs?: number;
+  readonly ifAbsent?: boolean;
+  readonly ifValue?: string;
+}
+
 /**
  * A driver's small key-value store: a value per (space, key), JSON or a plain word, optionally
  * expiring. `controls` values are plain words (`running`, `paused`, `cancelled`), so a driver
  * can read a job's control inside its own atomic steps.
  */
 export interface DriverKv {
-  /** Writes a value; with `ifAbsent`, only when there is none (then resolves false). */
-  put(
-    space: KvSpace,
-    key: string,
-    value: string,
-    options?: { readonly ttlMs?: number; readonly ifAbsent?: boolean },
-  ): Promise<boolean>;
+  /**
+   * Writes a value. With `ifAbsent`, only when there is none; with `ifValue`, only when the live
+   * value is exactly that one (a compare-and-set). Resolves false when the condition kept it out.
+   */
+  put(space: KvSpace, key: string, value: string, options?: KvPutOptions): Promise<boolean>;
   get(space: KvSpace, key: string): Promise<string | null>;
   /** Every live entry of the space. */
   list(space: KvSpace): Promise<[key: string, value: string][]>;
@@ -172,6 +177,32 @@ export function nextControl(before: JobControl, action: ControlAction): JobContr
   if (before === "cancelled") return "cancelled"; // final
   if (action === "cancel") return "cancelled";
   return action === "pause" ? "paused" : "running";
+}
+
+/** Compare-and-set rounds a control change tries before it gives up (each lost to another). */
+const CONTROL_ROUNDS = 50;
+
+/**
+ * Changes a job's stored control word by `action` as a compare-and-set, so that controls sent at
+ * once never undo one another: a pause that read "running" cannot overwrite a cancel written
+ * since (cancelling stays final). Returns the word it replaced and the word now stored.
+ */
+export async function swapControl(
+  kv: DriverKv,
+  jobId: string,
+  action: ControlAction,
+): Promise<{ before: JobControl; after: JobControl }> {
+  for (let round = 0; round < CONTROL_ROUNDS; round++) {
+    const stored = await kv.get("controls", jobId);
+    const before = readControl(stored);
+    const after = nextControl(before, action);
+    if (after === before) return { before, after };
+    const condition = stored === null ? { ifAbsent: true } : { ifValue: stored };
+    if (await kv.put("controls", jobId, after, condition)) return { before, after };
+  }
+  throw new Error(
+    `the control of job "${jobId}" kept changing under ${CONTROL_ROUNDS} attempts to ${action} it`,
+  );
 }
 
 /** The fleet registry over a driver's store. */

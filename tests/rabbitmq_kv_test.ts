@@ -75,7 +75,7 @@ function kvTest(name: string, fn: () => Promise<void>): void {
 }
 
 kvTest(
-  "a put replaces the value, a time to live expires it, ifAbsent writes only over none",
+  "a put replaces the value, a time to live expires it, ifAbsent writes only over none, ifValue only over its value",
   async () => {
     await using store = await setup();
     const kv = await store.open();
@@ -90,6 +90,10 @@ kvTest(
     assert.equal(await kv.get("workers", "w"), null, "expired");
     assert.equal(await kv.put("workers", "w", "z", { ifAbsent: true }), true);
     assert.equal(await kv.get("workers", "w"), "z");
+    assert.equal(await kv.put("workers", "w", "v", { ifValue: "x" }), false);
+    assert.equal(await kv.put("workers", "w", "v", { ifValue: "z" }), true);
+    assert.equal(await kv.put("settings", "b", "v", { ifValue: "z" }), false, "no value");
+    assert.deepEqual([await kv.get("workers", "w"), await kv.get("settings", "b")], ["v", null]);
     await kv.delete("settings", "a");
     assert.equal(await kv.get("settings", "a"), null);
   },

@@ -14,7 +14,7 @@ import { assertAccounted, pullAll, resultFor, sleep } from "./conformance/suppor
 import { sharedTest } from "./redis_support.ts";
 
 sharedTest(
-  "the key-value store: an entry with a time to live is gone once it expires, ifAbsent writes over it, a put deletes expired ones",
+  "the key-value store: an entry with a time to live is gone once it expires, ifAbsent writes over it, ifValue only over its value, a put deletes expired ones",
   async ({ prefix, client }) => {
     const kv = redisKv((name, args) => client.eval(SCRIPTS[name].lua, 0, ...args), prefix);
     const hash = kvKey(prefix, "workers");
@@ -28,13 +28,17 @@ sharedTest(
     assert.equal(await kv.put("workers", "w1", "d", { ifAbsent: true }), true);
     await sleep(200);
     assert.equal(await kv.get("workers", "w1"), "d", "a put without a time to live expired");
+    assert.equal(await kv.put("workers", "w1", "e", { ifValue: "a" }), false);
+    assert.equal(await kv.put("workers", "w1", "e", { ifValue: "d" }), true);
+    assert.equal(await kv.put("workers", "none", "e", { ifValue: "d" }), false, "no value");
+    assert.deepEqual([await kv.get("workers", "w1"), await kv.get("workers", "none")], ["e", null]);
     await kv.put("workers", "w3", "e", { ttlMs: 1 });
     await sleep(20);
     await kv.put("workers", "w4", "f");
     assert.equal(await client.hexists(hash, "w3"), 0, "the expired entry was kept");
     assert.equal(await client.zcard(`${hash}:exp`), 0);
     await kv.delete("workers", "w2");
-    assert.deepEqual((await kv.list("workers")).sort(), [["w1", "d"], ["w4", "f"]]);
+    assert.deepEqual((await kv.list("workers")).sort(), [["w1", "e"], ["w4", "f"]]);
     assert.deepEqual(await kv.list("jobs"), [], "spaces are apart");
   },
 );

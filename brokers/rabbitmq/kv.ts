@@ -13,7 +13,8 @@
  *   declared and the value published again. `workers` queues also expire (`x-expires`) once no one
  *   wrote them for a record's time to live, so a fleet's departed workers leave nothing behind;
  *   a writer declares its queue again every third of that, which renews the lease.
- * - **ifAbsent** runs under the space's cross-instance lock (lock.ts): read, then put.
+ * - **ifAbsent and ifValue** run under the space's cross-instance lock (lock.ts): read, compare,
+ *   then put.
  * - **A get** takes a snapshot of the queue (reader.ts): an exclusive consumer on a short-lived
  *   channel, closed at once, so RabbitMQ puts the message back. The channel is the point: its
  *   close requeues the message and removes the consumer in one step of the queue, so a reader
@@ -29,7 +30,12 @@
  */
 import type { ConsumeMessage } from "amqplib";
 import { errorMessage } from "../../errors.ts";
-import { type DriverKv, type KvSpace, WORKER_RECORD_TTL_MS } from "../registry.ts";
+import {
+  type DriverKv,
+  type KvPutOptions,
+  type KvSpace,
+  WORKER_RECORD_TTL_MS,
+} from "../registry.ts";
 import type { RabbitConnection } from "./connection.ts";
 import { withLock } from "./lock.ts";
 import { snapshot } from "./reader.ts";
@@ -93,11 +99,12 @@ export class RabbitKv implements DriverKv {
     space: KvSpace,
     key: string,
     value: string,
-    options: { readonly ttlMs?: number; readonly ifAbsent?: boolean } = {},
+    options: KvPutOptions = {},
   ): Promise<boolean> {
-    if (options.ifAbsent) {
+    if (options.ifAbsent || options.ifValue !== undefined) {
+      const expected = options.ifAbsent ? null : options.ifValue;
       return await withLock(this.#connection, this.#names.lock(space), async () => {
-        if (await this.get(space, key) !== null) return false;
+        if (await this.get(space, key) !== expected) return false;
         await this.#write(space, key, value, options.ttlMs);
         return true;
       });

@@ -18,8 +18,12 @@ export function redisKv(script: ScriptRunner, prefix: string): DriverKv {
   return {
     async put(space, key, value, options = {}) {
       const ttl = options.ttlMs === undefined ? "" : Math.max(1, Math.ceil(options.ttlMs));
-      const absent = options.ifAbsent ? "1" : "0";
-      return await script("ttgKvPut", [hash(space), key, value, ttl, absent]) === 1;
+      const [when, expected] = options.ifAbsent
+        ? ["absent", ""]
+        : options.ifValue !== undefined
+        ? ["value", options.ifValue]
+        : ["always", ""];
+      return await script("ttgKvPut", [hash(space), key, value, ttl, when, expected]) === 1;
     },
     async get(space, key) {
       const value = await script("ttgKvGet", [hash(space), key]);

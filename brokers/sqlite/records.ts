@@ -179,10 +179,14 @@ export class SqliteRecords {
     put: (space, key, value, options = {}) => {
       const now = Date.now();
       const expires = options.ttlMs === undefined ? null : now + options.ttlMs;
+      const s = this.#t.s;
       const changed = Number(
         options.ifAbsent
-          ? this.#t.s.kvPutIfAbsent.run({ space, key, value, expires, now }).changes
-          : this.#t.s.kvPut.run({ space, key, value, expires }).changes,
+          ? s.kvPutIfAbsent.run({ space, key, value, expires, now }).changes
+          : options.ifValue !== undefined
+          ? s.kvPutIfValue.run({ space, key, value, expires, now, expected: options.ifValue })
+            .changes
+          : s.kvPut.run({ space, key, value, expires }).changes,
       ) === 1;
       if (++this.#writes % EXPIRE_EVERY_WRITES === 0) this.#t.s.kvExpire.run({ now });
       return Promise.resolve(changed);

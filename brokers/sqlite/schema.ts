@@ -285,6 +285,10 @@ export const SQL = {
       :expires)
     ON CONFLICT DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms
       WHERE kv.expires_ms IS NOT NULL AND kv.expires_ms <= :now`,
+  /** Writes only over the live value :expected. */
+  kvPutIfValue: `UPDATE kv SET value = :value, expires_ms = :expires
+    WHERE space = :space AND key = :key AND value = :expected
+      AND (expires_ms IS NULL OR expires_ms > :now)`,
   kvGet: `SELECT value FROM kv WHERE space = :space AND key = :key
     AND (expires_ms IS NULL OR expires_ms > :now)`,
   kvList: `SELECT key, value FROM kv WHERE space = :space

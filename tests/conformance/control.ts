@@ -170,6 +170,31 @@ export function controlCases(test: CaseRegistry): void {
   );
 
   test(
+    "controlRace",
+    "pauses, resumes and a cancel sent at once from two consumers: the cancel is final whatever their order",
+    async ({ setup, jobId }) => {
+      const [a, b] = [await setup.open({ consumerId: "a" }), await setup.open({ consumerId: "b" })];
+      await a.createJob(record(jobId, 2));
+      for (let round = 0; round < 4; round++) {
+        const others = Array.from(
+          { length: 6 },
+          (_, i) => (i % 2 ? a : b).control(jobId, i % 3 === 0 ? "resume" : "pause"),
+        );
+        const cancel = (round % 2 ? a : b).control(jobId, "cancel");
+        const outcomes = await Promise.all([cancel, ...others]);
+        assert.equal(outcomes[0]!.after, "cancelled");
+        assert.equal((await a.stats(jobId)).control, "cancelled", `round ${round}: not final`);
+        // Every outcome that came after the cancel's saw it.
+        for (const outcome of outcomes.slice(1)) {
+          if (outcome.before === "cancelled") assert.equal(outcome.after, "cancelled");
+        }
+        await a.reset(jobId);
+        await a.createJob(record(jobId, 2));
+      }
+    },
+  );
+
+  test(
     "cancelLapsed",
     "a cancelled job's chunk whose holder dies is cancelled, not queued again",
     async ({ setup, jobId }) => {

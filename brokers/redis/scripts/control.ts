@@ -14,11 +14,12 @@ import { script } from "./prelude.ts";
 const SWEEP = 100;
 
 /**
- * kvPut: ARGV hash, key, value, time to live in ms ("" for none), if absent (`1` or `0`). Writes
- * the value (with if absent, only when the key has no live value); returns 1 when it wrote.
+ * kvPut: ARGV hash, key, value, time to live in ms ("" for none), when (`always`, `absent`: only
+ * when the key has no live value, `value`: only when its live value is the expected one), the
+ * expected value. Returns 1 when it wrote.
  */
 const KV_PUT = `
-local hash, key, value, ttl, absent = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1'
+local hash, key, value, ttl, when, expected = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local exp = hash .. ':exp'
 local now = now_ms()
 local gone = redis.call('ZRANGEBYSCORE', exp, '-inf', now, 'LIMIT', 0, ${SWEEP})
@@ -26,7 +27,8 @@ if #gone > 0 then
   redis.call('HDEL', hash, unpack(gone))
   redis.call('ZREM', exp, unpack(gone))
 end
-if absent and kv_live(hash, key, now) then return 0 end
+if when == 'absent' and kv_live(hash, key, now) then return 0 end
+if when == 'value' and kv_live(hash, key, now) ~= expected then return 0 end
 redis.call('HSET', hash, key, value)
 if ttl == '' then
   redis.call('ZREM', exp, key)
