@@ -1,4 +1,7 @@
-/** Retention through the CLI: `--ttl`, `ttg jobs` applying it, `ttg retention --default`. */
+/**
+ * Finished jobs through the CLI: `--ttl`, `ttg jobs` applying it, `ttg retention --default`, and
+ * controls that leave a finished job as it is.
+ */
 import assert from "node:assert/strict";
 import { tempDir, ttg } from "./helpers.ts";
 
@@ -15,6 +18,13 @@ Deno.test("a finished job submitted with --ttl is listed with its expiry, then d
   const first = await ttg(["jobs", ...db]);
   assert.match(first.stdout, /^short +completed .* in [01](\.\d)?s$/m, first.stdout);
   assert.match(first.stdout, /^kept +completed .* -$/m);
+  for (const action of ["cancel", "pause"]) {
+    const late = await ttg([action, ...db, "--job-id", "kept"]);
+    assert.equal(late.code, 0, late.stderr);
+    assert.equal(late.stdout.trim(), `Job "kept" is already completed; nothing to ${action}`);
+  }
+  const late = JSON.parse((await ttg(["cancel", ...db, "--job-id", "kept", "--json"])).stdout);
+  assert.deepEqual([late.state, late.after, late.cancelled], ["completed", "running", 0]);
   await new Promise((r) => setTimeout(r, 1100));
   const second = await ttg(["jobs", ...db, "--json"]);
   assert.deepEqual(JSON.parse(second.stdout).map((j: { job_id: string }) => j.job_id), ["kept"]);

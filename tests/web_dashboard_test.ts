@@ -15,6 +15,7 @@ import { buildSweepMap, chunkRange, MAX_CELLS } from "../workers/dashboard/sweep
 import { planSweep } from "../workers/plan.ts";
 import { submitPlan } from "../workers/run.ts";
 import { probeBroker } from "./broker_probe.ts";
+import { pullAll, resultFor } from "./conformance/support.ts";
 import { freePort, readUntil, tempDir, ttg } from "./helpers.ts";
 
 const TOKEN = "test-token-0123456789abcdef";
@@ -232,6 +233,22 @@ Deno.test("actions: POST with the token in a header and --allow-actions; without
   assert.equal(unknown.status, 404);
   assert.equal((await post("dead-letters/purge", withToken, "not json")).status, 400);
   assert.equal((await post("dead-letters/purge", withToken)).body.count, 0);
+});
+
+Deno.test("a finished job's pause or cancel is 409 with a sentence, and leaves the job completed", async () => {
+  await using s = await setup({ allowActions: true });
+  const held = await pullAll(s.raw, "alpha", 10);
+  await s.raw.ack(held.map((delivery) => ({ delivery, result: resultFor(delivery) })));
+  for (const action of ["pause", "cancel"]) {
+    const response = await getJson(`${s.url}/api/jobs/alpha/${action}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-ttg-token": TOKEN },
+      body: "{}",
+    });
+    assert.equal(response.status, 409);
+    assert.equal(response.body.error, `Job "alpha" is already completed; nothing to ${action}`);
+  }
+  assert.equal((await s.raw.stats("alpha")).control, "running");
 });
 
 Deno.test("actions are refused (403) without --allow-actions, even with the token", async () => {

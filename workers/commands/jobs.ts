@@ -13,6 +13,7 @@ import { loadJob } from "../../jobs/load.ts";
 import { withBroker } from "../broker_for.ts";
 import { resolveSettings, type Settings } from "../settings.ts";
 import type { ControlAction, ControlOutcome } from "../../brokers/registry.ts";
+import { controlJob } from "../job_control.ts";
 import { formatDuration } from "../progress.ts";
 import { chunksOf, doneOf, type JobView, readSnapshot as readWatch } from "../watch/snapshot.ts";
 import { brokerFlags, type Flags, print } from "./flags.ts";
@@ -75,21 +76,17 @@ export function registerJobCommands(program: Command): void {
       .action(async (flags: Flags) => {
         const settings = resolveSettings(flags);
         await withBroker(settings, async (broker) => {
-          const { state } = (await readWatch(broker, { jobId: settings.jobId })).jobs[0]!;
-          const finished = state === "completed" || state === "failed";
-          const outcome = finished
-            ? { before: "running" as const, after: "running" as const, cancelled: 0 }
-            : await broker.control(settings.jobId, action);
+          const { finished, outcome } = await controlJob(broker, settings.jobId, action);
           if (flags.json) {
             return print(
               JSON.stringify({
                 job_id: settings.jobId,
-                state: finished ? state : outcome.after,
+                state: finished ?? outcome.after,
                 ...outcome,
               }),
             );
           }
-          print(controlMessage(settings.jobId, action, finished ? state : undefined, outcome));
+          print(controlMessage(settings.jobId, action, finished, outcome));
         });
       });
   }

@@ -20,6 +20,7 @@
 import type { ControlAction, DeadLetter } from "../../brokers/broker.ts";
 import { isJobId } from "../../brokers/task.ts";
 import { errorMessage } from "../../errors.ts";
+import { controlJob } from "../job_control.ts";
 import { snapshotJson } from "../watch/render.ts";
 import { chunksOf, doneOf, type JobView, type Snapshot } from "../watch/snapshot.ts";
 import { BrokerUnreachable, type DashboardHub } from "./hub.ts";
@@ -236,7 +237,8 @@ async function jobMap(c: ApiContext, jobId: string): Promise<Response> {
 async function control(c: ApiContext, jobId: string, action: ControlAction): Promise<Response> {
   const view = await findJob(c, jobId);
   if (view instanceof Response) return view;
-  const outcome = await c.hub.broker.control(jobId, action);
+  const { finished, outcome } = await controlJob(c.hub.broker, jobId, action);
+  if (finished) return problem(409, `Job "${jobId}" is already ${finished}; nothing to ${action}`);
   c.hub.invalidate(jobId);
   return json({ job_id: jobId, action, ...outcome });
 }
