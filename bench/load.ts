@@ -111,7 +111,11 @@ async function startupRows(runs: number): Promise<BenchRow[]> {
         figures.runtimeFloor,
       ),
       Array.isArray(figures.binary)
-        ? measured(binary, figures.binary)
+        ? measured(
+          { ...binary, note: "limit: `deno run` of a script printing the time" },
+          figures.binary,
+          figures.runtimeFloor,
+        )
         : skipped(binary, figures.binary.skipped),
     ];
   } catch (error) {

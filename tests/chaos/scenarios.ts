@@ -342,12 +342,22 @@ const coordinatorCrash: ChaosScenario = {
     try {
       const first = spawnTtg(["run", ...flags]);
       await progressed(observer, job, params / 10, 0.2);
-      first.kill("SIGKILL"); // its workers are orphaned, then die of SIGKILL below or finish
+      // Its workers see their stdin close and drain; they may still finish a few chunks.
+      first.kill("SIGKILL");
       await first.output();
       const again = await ttg(["run", ...flags]);
       assert.equal(again.code, 0, again.stderr);
       const report = JSON.parse(again.stdout);
       assert.equal(report.aggregate.count, params);
+      // Resumed, not enqueued again: the plan's chunks once each, and nothing else queued.
+      const chunks = params / 10;
+      assert.deepEqual(
+        [report.chunks.planned, report.chunks.completed, report.chunks.pending],
+        [chunks, chunks, 0],
+        JSON.stringify(report.chunks),
+      );
+      assert.equal((await observer.getJob(job))?.totalChunks, chunks);
+      assert.match(again.stderr, new RegExp(`Job "${job}" exists: resuming it, nothing enqueued`));
       await checkJob(
         observer,
         job,
