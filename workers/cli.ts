@@ -8,13 +8,13 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
-import { BrokerError, ConfigError, TtgError } from "../errors.ts";
+import { BrokerError, ConfigError, redactUrl, TtgError } from "../errors.ts";
 import { registerJobCommands } from "./commands/jobs.ts";
 import { registerRetentionCommand } from "./commands/retention.ts";
 import { registerSweepCommands } from "./commands/sweep.ts";
 import { registerWatchCommands } from "./commands/watch.ts";
 import { EXIT_DEAD_LETTERS } from "./report_format.ts";
-import { processEnv, redact } from "./settings.ts";
+import { processEnv } from "./settings.ts";
 import { VERSION } from "./version.ts";
 
 /** Builds the `ttg` command tree. */
@@ -74,10 +74,10 @@ export function describeError(error: unknown): { message: string; code: number }
   if (error instanceof TypeError || error instanceof RangeError) {
     return { message: error.message, code: 2 };
   }
-  if (error instanceof BrokerError) return { message: redact(error.message), code: 1 };
+  if (error instanceof BrokerError) return { message: redactUrl(error.message), code: 1 };
   if (error instanceof TtgError) return { message: error.message, code: 1 };
   const message = error instanceof Error ? error.message : String(error);
-  return { message: redact(message.split("\n")[0] ?? message), code: 1 };
+  return { message: redactUrl(message.split("\n")[0] ?? message), code: 1 };
 }
 
 /** Runs `ttg` with `args`; returns the exit code. */

@@ -37,7 +37,6 @@ export {
   isLocalHost,
   QUEUE_TYPES,
   type QueueType,
-  redact,
   type TlsFiles,
   type TlsPem,
 } from "./settings_broker.ts";

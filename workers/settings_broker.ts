@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ConfigError } from "../errors.ts";
+import { ConfigError, redactUrl } from "../errors.ts";
 import type { Resolver, Source } from "./settings_source.ts";
 
 /** Backends `ttg` can use. */
@@ -78,7 +78,7 @@ export function backendOf(r: Resolver): Backend {
           scheme.startsWith("a") ? "an" : "a"
         } ${scheme}// URL is for backend ${ofUrl}, but ${named.name} is "${named.raw}"`
         : `${named.name} "${named.raw}" takes no broker URL`;
-      throw new ConfigError(url.name, `Invalid ${url.name} "${redact(url.raw)}": ${why}`);
+      throw new ConfigError(url.name, `Invalid ${url.name} "${redactUrl(url.raw)}": ${why}`);
     }
     return backend; // a URL that is no broker URL is refused by brokerUrl() below
   }
@@ -86,7 +86,7 @@ export function backendOf(r: Resolver): Backend {
     if (ofUrl) return ofUrl;
     throw ConfigError.invalid(
       url.name,
-      redact(url.raw),
+      redactUrl(url.raw),
       "a URL starting with redis://, rediss://, amqp:// or amqps://",
     );
   }
@@ -154,14 +154,14 @@ function checkUrl(src: Source, protocols: readonly string[]): string {
   } catch {
     throw ConfigError.invalid(
       src.name,
-      redact(src.raw),
+      redactUrl(src.raw),
       `a URL starting with ${protocols.join("// or ")}//`,
     );
   }
   if (!protocols.includes(url.protocol)) {
     throw ConfigError.invalid(
       src.name,
-      redact(src.raw),
+      redactUrl(src.raw),
       `a URL starting with ${protocols.join("// or ")}//`,
     );
   }
@@ -221,9 +221,4 @@ export function tlsSettings(
     );
   }
   return { tlsFiles: files, tls: Object.keys(pem).length > 0 ? pem : undefined };
-}
-
-/** Hides the password of a URL for messages and logs. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
 }
