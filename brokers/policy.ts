@@ -162,6 +162,14 @@ export function isLastAttempt(policy: RetryPolicy, attempt: number): boolean {
   return attempt >= policy.maxAttempts;
 }
 
+/**
+ * True when losing one more lease spends the chunk's crash budget (`crashes` so far): its expiry
+ * then splits or dead-letters it instead of queueing it again.
+ */
+export function isLastCrash(policy: RetryPolicy, crashes: number): boolean {
+  return crashes + 1 >= policy.maxCrashes;
+}
+
 function iso(now: number): string {
   return new Date(now).toISOString();
 }
@@ -274,7 +282,7 @@ export function planExpiry(
   now: number,
 ): ExpiryPlan {
   const crashes = state.crashes + 1;
-  const spent = crashes >= policy.maxCrashes;
+  const spent = isLastCrash(policy, state.crashes);
   const record: AttemptRecord = {
     attempt: state.attempt,
     kind: "expired",

@@ -26,7 +26,7 @@
  * @module
  */
 import type { ConsumeMessage } from "amqplib";
-import { reconnectDelayMs, type RetryPolicy } from "../policy.ts";
+import { isLastCrash, reconnectDelayMs, type RetryPolicy } from "../policy.ts";
 import type { JobControl } from "../registry.ts";
 import { decodeTask } from "./codec.ts";
 import type { AdminChannels, Session } from "./connection.ts";
@@ -328,9 +328,8 @@ export class JobIntake {
                 await recoverBatch(this.#o, session, mine, { results, letters, control });
               }
             });
-          const { maxCrashes } = this.#o.policy;
           const spent = control !== "cancelled" &&
-            this.#recovering.some((r) => r.state.crashes + 1 >= maxCrashes);
+            this.#recovering.some((r) => isLastCrash(this.#o.policy, r.state.crashes));
           if (spent) await this.#o.deadLettering(step);
           else await step(await this.#o.letters.fresh(jobId));
         }
