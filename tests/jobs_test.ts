@@ -5,6 +5,9 @@ import { planSweep } from "../workers/plan.ts";
 import { combineSweep, computeRange, sweepValue } from "../jobs/sweep.ts";
 import { bisect } from "../brokers/policy.ts";
 import { staticShare } from "../workers/static_mode.ts";
+import { tempDir, ttg } from "./helpers.ts";
+
+const COMMAND_JOB = new URL("./fixtures/command_job.ts", import.meta.url).pathname;
 
 Deno.test("ttg.sweep reproduces the predecessor: 10,000 parameters sum to 5000355.0", () => {
   assert.equal(sweepValue(5), 48 + 0.5);
@@ -94,4 +97,25 @@ Deno.test("loadJob() names the line and column of a job module's syntax error, o
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a command job from a module runs with its env and cwd and reduces with its own reduce; --reduce concat keeps chunk order", async () => {
+  await using dir = await tempDir();
+  const db = ["--sqlite-path", `${dir.path}/cmd.db`, "--workers", "1", "--json"];
+  const fromModule = await ttg(["run", ...db, "--job-id", "module", "--job", COMMAND_JOB]
+    .concat(["--params", "50", "--chunk-size", "10"]));
+  assert.equal(fromModule.code, 0, fromModule.stderr);
+  assert.deepEqual(JSON.parse(fromModule.stdout).aggregate, {
+    starts: [0, 10, 20, 30, 40],
+    cwds: ["/"],
+    tags: ["from-the-module"],
+  });
+  // Each chunk's sum of its parameters, in chunk order whatever order they completed in.
+  const sums =
+    `echo '{"ttg": 1, "ready": true}'; while read -r line; do s=\${line#*\\"start\\":}; ` +
+    `s=\${s%%,*}; echo "{\\"result\\": $s}"; done`;
+  const concat = await ttg(["run", ...db, "--job-id", "concat", "--cmd", sums, "--reduce"]
+    .concat(["concat", "--params", "40", "--chunk-size", "10", "--concurrency", "4"]));
+  assert.equal(concat.code, 0, concat.stderr);
+  assert.deepEqual(JSON.parse(concat.stdout).aggregate, [0, 10, 20, 30]);
 });

@@ -1,5 +1,6 @@
 /**
- * Helpers of the handler-process tests: the Python fixtures and the process table.
+ * Helpers of the handler-process tests: the Python fixtures, the README's Python job and the
+ * process table.
  *
  * @module
  */
@@ -8,6 +9,16 @@
 export const QUIRKY = new URL("./fixtures/python/quirky.py", import.meta.url).pathname;
 /** The Python port of ttg.sweep that TTG ships. */
 export const PY_SWEEP = new URL("../jobs/python/sweep.py", import.meta.url).pathname;
+/** The folder of the Python adapter (`ttg_handler.py`), for `PYTHONPATH`. */
+export const PY_ADAPTER_DIR = new URL("../jobs/python", import.meta.url).pathname;
+
+/** The README's Python job (the code block that starts with `# squares.py`). */
+export async function readmePythonJob(): Promise<string> {
+  const text = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const block = /```python\n(# squares\.py\n[\s\S]*?)```/.exec(text);
+  if (!block) throw new Error("The README shows no squares.py");
+  return block[1]!;
+}
 
 /**
  * The Python interpreter itself (`python3` may be a launcher script, such as pyenv's shim, that

@@ -11,24 +11,22 @@ import assert from "node:assert/strict";
 import type { Broker, DeadLetter } from "../brokers/broker.ts";
 import { allResults } from "../brokers/results.ts";
 import { spawnTtg, ttg, until } from "./helpers.ts";
-import { processTable, PY_SWEEP, PYTHON, QUIRKY } from "./process_helpers.ts";
+import {
+  processTable,
+  PY_ADAPTER_DIR,
+  PY_SWEEP,
+  PYTHON,
+  QUIRKY,
+  readmePythonJob,
+} from "./process_helpers.ts";
 import { type TargetRun, targets, targetTest } from "./targets.ts";
 
 const FETCH_JOB = new URL("./fixtures/fetch_job.ts", import.meta.url).pathname;
-const PY_ADAPTER_DIR = new URL("../jobs/python", import.meta.url).pathname;
 const README = new URL("../README.md", import.meta.url);
 
 /** The README's shell one-liner: each chunk's result is the sum of its parameters. */
 const SHELL_ONE_LINER =
   `echo "{\\"ttg\\": 1, \\"ready\\": true}"; while read -r line; do s=\${line#*\\"start\\":}; s=\${s%%,*}; e=\${line#*\\"end\\":}; e=\${e%%,*}; echo "{\\"result\\": $(( (s + e - 1) * (e - s) / 2 ))}"; done`;
-
-/** The README's Python job (the code block that starts with `# squares.py`). */
-async function readmePythonJob(): Promise<string> {
-  const text = await Deno.readTextFile(README);
-  const block = /```python\n(# squares\.py\n[\s\S]*?)```/.exec(text);
-  assert.ok(block, "the README shows squares.py");
-  return block[1]!;
-}
 
 function jobId(kind: string): string {
   return `px-${kind}-${crypto.randomUUID().slice(0, 6)}`;

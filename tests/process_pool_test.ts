@@ -15,7 +15,13 @@ import { planSweep } from "../workers/plan.ts";
 import { handlerEnv, sandboxProblem } from "../workers/process_command.ts";
 import { ProcessPoolExecutor, type ProcessPoolOptions } from "../workers/process_pool.ts";
 import { until } from "./helpers.ts";
-import { processTable, PYTHON, QUIRKY } from "./process_helpers.ts";
+import {
+  processTable,
+  PY_ADAPTER_DIR,
+  PYTHON,
+  QUIRKY,
+  readmePythonJob,
+} from "./process_helpers.ts";
 
 function recordingLog(): Logger & { lines: string[] } {
   const lines: string[] = [];
@@ -113,6 +119,28 @@ Deno.test("a raised exception fails the chunk with its message; the process live
   assert.equal(!failed.ok && failed.reason, "ValueError: parameter 42 is poison");
   assert.ok((await run(p, task(50, 60))).ok);
   assert.equal(p.processesReplaced, 0);
+});
+
+Deno.test("the README's squares.py: its result, and an Unrecoverable raised is an unrecoverable failure (dead-lettered at once)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ttg-squares-" });
+  try {
+    await Deno.writeTextFile(`${dir}/squares.py`, await readmePythonJob());
+    const { pool } = setup([], {
+      argv: [PYTHON, `${dir}/squares.py`],
+      env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", PYTHONPATH: PY_ADAPTER_DIR },
+    });
+    await using p = await pool;
+    const squares = await run(p, task(0, 10));
+    assert.deepEqual(squares.ok && squares.value, 285); // 0² + 1² + … + 9²
+    const bad = await run(p, task(10, 20, { bad: true }));
+    assert.deepEqual(
+      bad.ok ? bad : [bad.kind, bad.reason],
+      ["unrecoverable", "bad input"],
+    );
+    assert.equal(p.processesReplaced, 0, "the process lives on");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("a chunk past its timeout has its process group killed (children too) and a new process serves the next", async () => {
