@@ -37,6 +37,7 @@ export type {
   JobControl,
   JobState,
   JobSummary,
+  RetryingChunk,
   WorkerActivity,
   WorkerRecord,
   WorkerReportInput,

@@ -41,6 +41,14 @@ export interface JobSummary {
 /** What a worker is doing, as it tells the registry. */
 export type WorkerActivity = "starting" | "busy" | "idle" | "draining" | "stopped";
 
+/** A chunk a worker gave back for a retry, until the retry is due. */
+export interface RetryingChunk {
+  readonly jobId: string;
+  readonly chunkId: string;
+  /** ISO 8601 time the retry is due. */
+  readonly until: string;
+}
+
 /** A worker's record, as it reports it on its heartbeat. */
 export interface WorkerReportInput {
   /** The worker's id (unique in its fleet). */
@@ -73,6 +81,11 @@ export interface WorkerReportInput {
   readonly inFlight: number;
   /** Ids of the chunks its handlers are running now (at most {@linkcode HOLDING_SHOWN}). */
   readonly running: readonly string[];
+  /**
+   * Chunks it gave back for a retry that is not due yet, each with its job and when the retry is
+   * due (ISO 8601; at most {@linkcode HOLDING_SHOWN}).
+   */
+  readonly retrying?: readonly RetryingChunk[];
   /** Handler failures and timeouts so far. */
   readonly failures: number;
   /** Handler timeouts so far. */

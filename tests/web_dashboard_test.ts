@@ -67,7 +67,7 @@ Deno.test("chunkRange(): chunk n holds [n·size, (n+1)·size); halves split at s
   assert.equal(chunkRange(record, "00001.2"), undefined);
 });
 
-Deno.test("the sweep map: each cell the worst of its chunks (dead > running > waiting > cancelled > done), at most 2000 cells", () => {
+Deno.test("the sweep map: each cell the worst of its chunks (dead > running > retrying > waiting > cancelled > done), at most 2000 cells", () => {
   const record = { totalParams: 100, chunkSize: 10 };
   const map = buildSweepMap({
     record,
@@ -75,18 +75,27 @@ Deno.test("the sweep map: each cell the worst of its chunks (dead > running > wa
     completed: ["00000", "00001", "00002.0", "00005"],
     dead: [{ start: 27, end: 28 }],
     running: ["00003", "00005"],
+    retrying: ["00007", "00003"],
     maxCells: 10,
   });
-  // 00002.1 = [25, 30) holds the dead letter; 00002's cell is dead; 00005 done and running.
-  assert.equal(map.cells, "ddxrwrwwww");
+  // 00002.1 = [25, 30) holds the dead letter; 00002's cell is dead; 00005 done and running;
+  // 00007 waits for its retry; 00003 runs again (another worker took it since).
+  assert.equal(map.cells, "ddxrwrwyww");
   assert.equal(map.paramsPerCell, 10);
-  assert.deepEqual(map.counts, { done: 2, cancelled: 0, waiting: 5, running: 2, dead: 1 });
+  assert.deepEqual(map.counts, {
+    done: 2,
+    cancelled: 0,
+    waiting: 4,
+    retrying: 1,
+    running: 2,
+    dead: 1,
+  });
   const cancelled = buildSweepMap({
-    ...{ record, completed: ["00000"], dead: [], running: [] },
+    ...{ record, completed: ["00000"], dead: [], running: [], retrying: ["00004"] },
     control: "cancelled",
     maxCells: 10,
   });
-  assert.equal(cancelled.cells, "dccccccccc");
+  assert.equal(cancelled.cells, "dccccccccc", "a cancelled job's retries never come");
   const partly = buildSweepMap({
     record,
     control: "running",
@@ -165,6 +174,40 @@ Deno.test("one snapshot a second serves every client: N parallel clients polling
     );
   }
   assert.equal(s.calls.get("results"), 1, "the map of a job that did not change is built once");
+});
+
+Deno.test("the sweep map shows as retrying the job's chunks the fleet gave back for a retry not due yet", async () => {
+  await using s = await setup({ jobs: ["alpha", "beta"] });
+  const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+  await s.raw.fleet.report({
+    workerId: "w1",
+    host: "h",
+    pod: "",
+    node: "",
+    pid: 1,
+    version: "test",
+    jobId: "*",
+    jobs: ["alpha", "beta"],
+    startedAt: at(0),
+    state: "idle",
+    chunks: 0,
+    params: 0,
+    inFlight: 0,
+    running: [],
+    retrying: [
+      { jobId: "alpha", chunkId: "00002", until: at(60_000) },
+      { jobId: "beta", chunkId: "00003", until: at(60_000) }, // another job's
+      { jobId: "alpha", chunkId: "00004", until: at(-1000) }, // due: back in the queue
+    ],
+    failures: 2,
+    timeouts: 0,
+    heartbeatMs: 1000,
+  });
+  const map = await getJson(`${s.url}/api/jobs/alpha/map`);
+  // One parameter a cell: chunk 00002 is parameters 20 to 29.
+  assert.equal(map.body.cells, "w".repeat(20) + "y".repeat(10) + "w".repeat(70));
+  assert.equal(map.body.legend.y, "retrying");
+  assert.equal(map.body.counts.retrying, 10);
 });
 
 Deno.test("the sweep map is rebuilt only once its refresh time has passed and the job changed", async () => {

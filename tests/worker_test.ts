@@ -340,3 +340,38 @@ Deno.test("a submit whose publish fails removes its job again, so the next submi
   assert.equal((await broker.stats(f.jobId)).ready, 10);
   assert.equal(await submitPlan(broker, plan), false);
 });
+
+Deno.test("a chunk given back for a retry is listed in the worker's fleet record with its job and due time until the retry is due", async () => {
+  await using f = await setup();
+  const retry = { baseDelayMs: 60_000, maxDelayMs: 60_000 };
+  const broker = await f.open({ consumerId: "w1", retry });
+  const job = defineJob({
+    name: "test.retrying",
+    run(chunk) {
+      if (chunk.chunkId === "00001") throw new Error("not yet");
+      return { n: chunk.end - chunk.start };
+    },
+  });
+  await broker.publish(
+    planSweep({ jobId: f.jobId, handler: job.name, params: 30, chunkSize: 10 }).tasks,
+  );
+  const before = Date.now();
+  const identity = {
+    workerId: "w1",
+    host: "h",
+    pod: "",
+    node: "",
+    pid: Deno.pid,
+    version: "test",
+    startedAt: new Date().toISOString(),
+  };
+  const report = await worker(broker, f.jobId, job, new InlineExecutor(job, silentLogger), {
+    identity,
+  }).run(AbortSignal.timeout(2000)); // the job is not drained: its retry is a minute away
+
+  assert.deepEqual([report.chunks, report.retried], [2, 1]);
+  const [record] = await broker.fleet.list({ jobId: f.jobId });
+  assert.deepEqual(record?.retrying?.map((r) => [r.jobId, r.chunkId]), [[f.jobId, "00001"]]);
+  const due = Date.parse(record!.retrying![0]!.until) - before;
+  assert.ok(due >= 59_000 && due <= 61_000 + (Date.now() - before), `due in ${due} ms`);
+});

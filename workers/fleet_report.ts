@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Broker, WorkerActivity } from "../brokers/broker.ts";
+import type { Broker, RetryingChunk, WorkerActivity } from "../brokers/broker.ts";
 import { HOLDING_SHOWN } from "../brokers/registry.ts";
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../jobs/define_job.ts";
@@ -37,6 +37,8 @@ export class FleetReporter {
   readonly #jobs: JobSource;
   readonly #heartbeatMs: number;
   readonly #log: Logger;
+  /** Chunks given back for a retry, by job and chunk id, with when the retry is due. */
+  readonly #retrying = new Map<string, RetryingChunk & { readonly dueMs: number }>();
   #failing = false;
 
   constructor(
@@ -56,6 +58,23 @@ export class FleetReporter {
     this.#log = options.log;
   }
 
+  /** A chunk of `jobId` was given back for a retry due at `dueMs`: listed until then. */
+  retrying(jobId: string, chunkId: string, dueMs: number): void {
+    const key = `${jobId}/${chunkId}`;
+    this.#retrying.delete(key); // the newest last, so the oldest are the ones left out
+    this.#retrying.set(key, { jobId, chunkId, until: new Date(dueMs).toISOString(), dueMs });
+  }
+
+  /** The retries not due yet, the newest {@linkcode HOLDING_SHOWN}. */
+  #pendingRetries(now: number): RetryingChunk[] {
+    for (const [key, chunk] of this.#retrying) {
+      if (chunk.dueMs <= now) this.#retrying.delete(key);
+    }
+    return [...this.#retrying.values()].slice(-HOLDING_SHOWN).map(({ dueMs: _, ...chunk }) =>
+      chunk
+    );
+  }
+
   /** Reports `state` with the counts, held chunks and running chunk ids now. */
   async report(
     state: WorkerActivity,
@@ -73,6 +92,7 @@ export class FleetReporter {
         params: counts.params,
         inFlight,
         running: running.slice(0, HOLDING_SHOWN),
+        retrying: this.#pendingRetries(Date.now()),
         failures: counts.failures,
         timeouts: counts.timeouts,
         heartbeatMs: this.#heartbeatMs,

@@ -10,6 +10,7 @@
  * @module
  */
 import type { NackKind } from "../brokers/broker.ts";
+import { retryDelayMs } from "../brokers/policy.ts";
 import { errorMessage } from "../errors.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { type Commit, CommitBatcher } from "./commit_batcher.ts";
@@ -305,7 +306,11 @@ export class TtgWorker {
   #nacked(commit: Commit, outcome: Parameters<WorkerCounters["nack"]>[0]): void {
     this.#counters.nack(outcome);
     const { task, attempt } = commit.entry.delivery;
-    if (outcome === "split") {
+    if (outcome === "retrying") {
+      // A wall-clock time: the dashboard reads it from the record in another process.
+      const due = Date.now() + retryDelayMs(this.#o.broker.options.retry, attempt);
+      this.#fleet?.retrying(task.jobId, task.chunkId, due);
+    } else if (outcome === "split") {
       this.#o.log.warn("Chunk bisected after its last attempt", {
         job_id: task.jobId,
         chunk_id: task.chunkId,

@@ -24,6 +24,7 @@ import { controlJob } from "../job_control.ts";
 import { snapshotJson } from "../watch/render.ts";
 import { chunksOf, doneOf, type JobView, type Snapshot } from "../watch/snapshot.ts";
 import { BrokerUnreachable, type DashboardHub } from "./hub.ts";
+import { CELL_LEGEND } from "./sweep_map.ts";
 
 /** What the API needs besides the hub. */
 export interface ApiContext {
@@ -230,7 +231,7 @@ async function jobMap(c: ApiContext, jobId: string): Promise<Response> {
     cells: map.cells,
     counts: map.counts,
     refresh_ms: map.refreshMs,
-    legend: { d: "done", c: "cancelled", w: "waiting", r: "running", x: "dead-lettered" },
+    legend: CELL_LEGEND,
   });
 }
 

@@ -163,6 +163,12 @@ export class DashboardHub {
     const running = view.workers
       .filter((w) => w.state !== "stopped" && w.state !== "lost")
       .flatMap((w) => w.running ?? []).sort();
+    // A retry stays due whatever became of the worker that gave the chunk back.
+    const now = this.#now();
+    const retrying = view.workers
+      .flatMap((w) => w.retrying ?? [])
+      .filter((r) => r.jobId === view.jobId && Date.parse(r.until) > now)
+      .map((r) => r.chunkId).sort();
     const key = JSON.stringify([
       s.completed,
       s.deadLettered,
@@ -173,6 +179,7 @@ export class DashboardHub {
       s.splits,
       s.control,
       running,
+      retrying,
     ]);
     const cached = this.#maps.get(view.jobId);
     const chunks = chunksOf(view) ?? record.totalChunks;
@@ -199,6 +206,7 @@ export class DashboardHub {
           completed,
           dead: letters.flatMap((d) => d.task ? [d.task] : []),
           running,
+          retrying,
           maxCells: this.#maxCells,
         }),
         at,

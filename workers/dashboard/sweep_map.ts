@@ -1,17 +1,17 @@
 /**
  * The sweep map: a job's parameter range `[0, totalParams)` cut into at most a few thousand
  * cells, each coloured by the worst state of the chunks it holds: dead-lettered > running >
- * waiting (ready or retrying) > cancelled > done. It is built from what the contract gives: the
- * counted results (chunk id → range), the dead letters (their tasks' ranges), the chunk ids the
- * fleet reports running, and the job's control (parameters nobody accounts for are waiting, or
- * cancelled once the job is).
+ * retrying > waiting > cancelled > done. It is built from what the contract gives: the counted
+ * results (chunk id → range), the dead letters (their tasks' ranges), the chunk ids the fleet
+ * reports running and those it gave back for a retry not due yet, and the job's control
+ * (parameters nobody accounts for are waiting, or cancelled once the job is).
  *
  * @module
  */
 import type { JobControl, JobRecord } from "../../brokers/broker.ts";
 
 /** A cell's state, worst last. */
-export const CELL_STATES = ["done", "cancelled", "waiting", "running", "dead"] as const;
+export const CELL_STATES = ["done", "cancelled", "waiting", "retrying", "running", "dead"] as const;
 /** One of {@linkcode CELL_STATES}. */
 export type CellState = typeof CELL_STATES[number];
 /** The one-letter code of each state in {@linkcode SweepMap.cells}. */
@@ -19,8 +19,19 @@ export const CELL_CODES: Readonly<Record<CellState, string>> = {
   done: "d",
   cancelled: "c",
   waiting: "w",
+  retrying: "y",
   running: "r",
   dead: "x",
+};
+
+/** What each code of {@linkcode CELL_CODES} stands for, as the API and the page name it. */
+export const CELL_LEGEND: Readonly<Record<string, string>> = {
+  d: "done",
+  c: "cancelled",
+  w: "waiting",
+  y: "retrying",
+  r: "running",
+  x: "dead-lettered",
 };
 
 /** Most cells a map has, unless asked otherwise. */
@@ -42,6 +53,8 @@ export interface SweepMapInput {
   readonly dead: Iterable<ParamRange>;
   /** Chunk ids the fleet reports running. */
   readonly running: Iterable<string>;
+  /** Chunk ids the fleet gave back for a retry that is not due yet. @default none */
+  readonly retrying?: Iterable<string>;
   /** @default {@linkcode MAX_CELLS} */
   readonly maxCells?: number;
 }
@@ -95,8 +108,9 @@ const RANK: Readonly<Record<CellState, number>> = {
   done: 0,
   cancelled: 1,
   waiting: 2,
-  running: 3,
-  dead: 4,
+  retrying: 3,
+  running: 4,
+  dead: 5,
 };
 
 /**
@@ -140,6 +154,10 @@ export function buildSweepMap(input: SweepMapInput): SweepMap {
   };
   for (const id of input.completed) mark(chunkRange(input.record, id), "done");
   for (const range of input.dead) mark(range, "dead");
+  // A cancelled job's retry never comes: those chunks are cancelled (the uncovered rule below).
+  if (input.control !== "cancelled") {
+    for (const id of input.retrying ?? []) mark(chunkRange(input.record, id), "retrying");
+  }
   for (const id of input.running) mark(chunkRange(input.record, id), "running");
   // Parameters in no range are queued (or cancelled): measure what the union of ranges covers.
   ranges.sort((a, b) => a.start - b.start);
@@ -162,6 +180,7 @@ export function buildSweepMap(input: SweepMapInput): SweepMap {
     done: 0,
     cancelled: 0,
     waiting: 0,
+    retrying: 0,
     running: 0,
     dead: 0,
   };

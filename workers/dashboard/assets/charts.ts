@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { CELL_LEGEND } from "../sweep_map.ts";
 
 /** `/assets/charts.js`. */
 export const CHARTS_JS = String.raw`
@@ -58,7 +59,7 @@ function span(times) {
   return s < 90 ? Math.round(s) + " s" : Math.round(s / 60) + " min";
 }
 
-const NAMES = { d: "done", c: "cancelled", w: "waiting", r: "running", x: "dead-lettered" };
+const NAMES = ${JSON.stringify(CELL_LEGEND)};
 
 /** Columns of the map for a number of cells, and cells of at least 8 px on a narrow screen. */
 function columnsFor(cells, width) {

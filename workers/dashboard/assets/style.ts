@@ -9,7 +9,8 @@ export const STYLE_CSS = String.raw`
 :root {
   --bg: #f6f7f9; --panel: #fff; --text: #1c2430; --muted: #5d6776; --line: #dde1e7;
   --accent: #2f6fd6; --done: #2e9d5b; --running: #2f6fd6; --waiting: #c3c9d2;
-  --cancelled: #7d8591; --dead: #d33a3a; --paused: #c78a12; --shadow: 0 1px 2px rgba(0,0,0,.06);
+  --cancelled: #7d8591; --dead: #d33a3a; --paused: #c78a12; --retrying: #e8892b;
+  --shadow: 0 1px 2px rgba(0,0,0,.06);
   color-scheme: light dark;
 }
 @media (prefers-color-scheme: dark) {
@@ -91,12 +92,12 @@ tr:last-child td { border-bottom: none; }
 .map { width: 100%; height: auto; display: block; }
 .map rect { stroke: var(--panel); stroke-width: 1; vector-effect: non-scaling-stroke; cursor: pointer; }
 .s-d { fill: var(--done); } .s-r { fill: var(--running); } .s-w { fill: var(--waiting); }
-.s-c { fill: var(--cancelled); } .s-x { fill: var(--dead); }
+.s-c { fill: var(--cancelled); } .s-x { fill: var(--dead); } .s-y { fill: var(--retrying); }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 14px; margin: 10px 0 0; padding: 0; list-style: none; font-size: 12px; color: var(--muted); }
 .legend i { display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin-right: 5px; vertical-align: -1px; }
 .legend .s-d { background: var(--done); } .legend .s-r { background: var(--running); }
 .legend .s-w { background: var(--waiting); } .legend .s-c { background: var(--cancelled); }
-.legend .s-x { background: var(--dead); }
+.legend .s-x { background: var(--dead); } .legend .s-y { background: var(--retrying); }
 .map-info { min-height: 1.45em; margin-top: 6px; font-size: 12px; font-variant-numeric: tabular-nums; }
 .actions { display: flex; flex-wrap: wrap; gap: 8px; margin: 10px 0 0; }
 button {
