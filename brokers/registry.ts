@@ -86,7 +86,7 @@ export interface WorkerReportInput {
    * due (ISO 8601; at most {@linkcode HOLDING_SHOWN}).
    */
   readonly retrying?: readonly RetryingChunk[];
-  /** Handler failures and timeouts so far. */
+  /** Handler failures so far (thrown errors and failed processes; timeouts are counted apart). */
   readonly failures: number;
   /** Handler timeouts so far. */
   readonly timeouts: number;
