@@ -79,6 +79,11 @@ export class PrivateRedis implements AsyncDisposable {
     await waitUntilListening(this.port, { timeoutMs: 10_000, pollMs: 25 });
   }
 
+  /** Sends `signal` (SIGSTOP, SIGCONT) to the server, without waiting for it to exit. */
+  signal(signal: Deno.Signal): void {
+    this.#child?.kill(signal);
+  }
+
   /** Kills the server (SIGKILL by default) and waits for it to exit. */
   async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
     try {
