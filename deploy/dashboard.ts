@@ -131,7 +131,7 @@ function queuePanels(): (StatPanelBuilder | TimeseriesPanelBuilder)[] {
       "Completed chunks of the chosen jobs out of all their chunks.",
       "percentunit",
       {
-        expr: `sum(ttg_queue_completed{${JOBS}}) / sum(ttg_job_chunks_total{${JOBS}})`,
+        expr: `sum(ttg_queue_completed{${JOBS}}) / sum(ttg_job_chunks{${JOBS}})`,
         legend: "completed",
       },
     ),
@@ -208,7 +208,7 @@ function throughputPanels(): TimeseriesPanelBuilder[] {
       unit: "ops",
       queries: [
         {
-          expr: byJob(`deriv(ttg_job_chunks_total{${JOBS}}[$__rate_interval])`),
+          expr: byJob(`deriv(ttg_job_chunks{${JOBS}}[$__rate_interval])`),
           legend: "{{job_id}} published",
         },
         { expr: chunkRate("ttg_chunks_completed_total"), legend: "{{job_id}} acked" },

@@ -93,7 +93,7 @@ export const EXPORTER_METRICS: readonly string[] = [
   "ttg_queue_completed",
   "ttg_queue_consumers",
   "ttg_queue_oldest_ready_age_seconds",
-  "ttg_job_chunks_total",
+  "ttg_job_chunks",
   "ttg_job_info",
   "ttg_workers",
 ];

@@ -55,9 +55,25 @@ async function query(base: string, promql: string): Promise<number | undefined> 
   return value === undefined ? undefined : Number(value);
 }
 
+/** Fails unless `promtool check metrics` accepts `exposition` (with its complaints if not). */
+async function assertPromtoolAccepts(exposition: string, what: string): Promise<void> {
+  const lint = new Deno.Command(promtool!, {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = lint.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(exposition));
+  await writer.close();
+  const linted = await lint.output();
+  const said = new TextDecoder().decode(linted.stdout) + new TextDecoder().decode(linted.stderr);
+  assert.ok(linted.success, `promtool check metrics of ${what}: ${said}`);
+}
+
 Deno.test({
   name:
-    `worker metrics: promtool accepts the exposition, and a real Prometheus sums ttg_chunks_completed_total over the workers to the job's chunks${
+    `worker and exporter metrics: promtool accepts both expositions, and a real Prometheus sums ttg_chunks_completed_total over the workers to the job's chunks and reads the exporter's queue gauges${
       skip ? ` (skipped: ${skip})` : ""
     }`,
   ignore: skip !== undefined,
@@ -109,19 +125,7 @@ Deno.test({
       assert.deepEqual([health.status, ready.status], [200, 200], `${health.body} ${ready.body}`);
       const exposition = await text(`http://127.0.0.1:${ports[0]}/metrics`);
       await Deno.writeTextFile(`${dir.path}/metrics.txt`, exposition.body);
-      const lint = await new Deno.Command(promtool!, {
-        args: ["check", "metrics"],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const writer = lint.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(exposition.body));
-      await writer.close();
-      const linted = await lint.output();
-      const said = new TextDecoder().decode(linted.stdout) +
-        new TextDecoder().decode(linted.stderr);
-      assert.ok(linted.success, `promtool check metrics: ${said}`);
+      await assertPromtoolAccepts(exposition.body, "a worker's /metrics");
       for (
         const name of [
           "ttg_chunks_completed_total",
@@ -151,6 +155,19 @@ Deno.test({
         'count(ttg_chunks_completed_total{job_id="metrics"})',
       );
       assert.equal(perWorker, 2, "one series per worker");
+      // The exporter's exposition passes the same lint, and Prometheus reads its queue gauges.
+      await waitUntilListening(exporterPort, { timeoutMs: 20_000 });
+      const queue = await text(`http://127.0.0.1:${exporterPort}/metrics`);
+      await assertPromtoolAccepts(queue.body, "the exporter's /metrics");
+      const completed = await until(
+        async () => {
+          const n = await query(server.url, 'sum(ttg_queue_completed{job_id="metrics"})');
+          return n === 200 ? n : undefined;
+        },
+        30_000,
+        "Prometheus to scrape the exporter's ttg_queue_completed",
+      );
+      assert.equal(completed, 200);
     } finally {
       for (const worker of [...workers, exporter]) worker.kill("SIGTERM");
       await Promise.all([...workers, exporter].map((w) => w.output()));

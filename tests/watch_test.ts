@@ -119,7 +119,7 @@ Deno.test("the exporter serves one gauge set per job, from one stats read per sc
   for (
     const line of [
       'ttg_queue_ready{job_id="x",backend="sqlite"} 5',
-      'ttg_job_chunks_total{job_id="x",backend="sqlite"} 5',
+      'ttg_job_chunks{job_id="x",backend="sqlite"} 5',
       'ttg_job_info{job_id="x",state="running",backend="sqlite"} 1',
       'ttg_workers{job_id="x",state="idle",backend="sqlite"} 1',
     ]

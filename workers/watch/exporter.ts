@@ -42,7 +42,7 @@ export function createExporter(broker: Broker, cacheMs = 1000): Exporter {
       "How long the oldest ready chunk of each priority band has waited.",
       ["job_id", "priority"],
     ),
-    chunks: gauge("ttg_job_chunks_total", "Chunks of the job: planned, plus bisected halves."),
+    chunks: gauge("ttg_job_chunks", "Chunks of the job: planned, plus bisected halves."),
     info: gauge("ttg_job_info", "1 for the job's state.", ["job_id", "state"]),
     workers: gauge("ttg_workers", "Workers of the job in each state.", ["job_id", "state"]),
   };
