@@ -176,3 +176,19 @@ Deno.test("a report read mid-run shows what is pending, and unreadable messages 
   );
   assert.equal(deadLettersInReport(text), 2);
 });
+
+Deno.test("a cancelled job's report counts its cancelled chunks apart, in the text and the JSON", async () => {
+  const report = await buildReport(
+    setup({
+      stats: { ...EMPTY_STATS, completed: 1, cancelled: 3, control: "cancelled" },
+      results: [stored("00000", computeRange(0, 1000), 1000)],
+      deadLetters: [],
+    }),
+    { jobId: "stopped", backend: "sqlite" },
+  );
+  assert.equal(report.chunks.cancelled, 3);
+  assert.match(
+    formatReport(report),
+    /^ {2}chunks {5}4 planned → 1 completed, 0 dead-lettered, 3 cancelled$/m,
+  );
+});

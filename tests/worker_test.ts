@@ -375,3 +375,37 @@ Deno.test("a chunk given back for a retry is listed in the worker's fleet record
   const due = Date.parse(record!.retrying![0]!.until) - before;
   assert.ok(due >= 59_000 && due <= 61_000 + (Date.now() - before), `due in ${due} ms`);
 });
+
+Deno.test("a cancel reaches a running handler through ctx.signal on the next heartbeat; nothing of it is published", async () => {
+  await using f = await setup();
+  const broker = await f.open({ consumerId: "w1" });
+  const observer = await f.open({ consumerId: "observer" });
+  let started = 0;
+  let aborted = 0;
+  const job = defineJob({
+    name: "test.cancelled",
+    async run(_chunk, ctx) {
+      started++;
+      await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+      aborted++;
+      return { partial: true };
+    },
+  });
+  await submitPlan(
+    broker,
+    planSweep({ jobId: f.jobId, handler: job.name, params: 40, chunkSize: 10 }),
+  );
+  const run = worker(broker, f.jobId, job, new InlineExecutor(job, silentLogger), {
+    concurrency: 2,
+    batch: 1,
+  }).run(AbortSignal.timeout(20_000));
+  while (started < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+  const outcome = await observer.control(f.jobId, "cancel");
+  const report = await run;
+  assert.equal(aborted, 2, "both running handlers saw the abort");
+  // Queued chunks were cancelled by the cancel itself, the ones the worker held when it learnt it.
+  assert.deepEqual([report.chunks, report.cancelled + outcome.cancelled], [0, 4]);
+  const stats = await observer.stats(f.jobId);
+  assert.deepEqual([stats.completed, stats.cancelled, stats.inFlight, stats.ready], [0, 4, 0, 0]);
+  assert.equal((await allResults(observer, f.jobId)).length, 0, "a partial result was published");
+});
