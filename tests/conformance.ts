@@ -19,7 +19,11 @@ import { orderCases } from "./conformance/order.ts";
 import { accountingCases } from "./conformance/accounting.ts";
 import { controlCases } from "./conformance/control.ts";
 import { fleetCases } from "./conformance/fleet.ts";
-import type { CaseContext, CaseRegistry } from "./conformance/support.ts";
+import {
+  assertEachParameterOnce,
+  type CaseContext,
+  type CaseRegistry,
+} from "./conformance/support.ts";
 
 export { makeTasks } from "./conformance/support.ts";
 
@@ -120,6 +124,11 @@ export function runBrokerConformance(options: ConformanceOptions): void {
         };
         try {
           await fn(context);
+          // Whatever the case did, it ends with each parameter at most once counted or lettered.
+          const checker = await context.setup.open({ consumerId: "conformance-checker" });
+          for (const id of [jobId, `${jobId}-b`, setup.legacy?.jobId]) {
+            if (id) await assertEachParameterOnce(checker, id);
+          }
         } finally {
           for (const broker of brokers) await broker.close().catch(() => undefined);
           const cleaner = await setup.open().catch(() => undefined);

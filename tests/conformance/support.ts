@@ -11,6 +11,7 @@ import type {
   ChunkTask,
   Delivery,
 } from "../../brokers/broker.ts";
+import { allResults } from "../../brokers/results.ts";
 import { formatChunkId } from "../../brokers/task.ts";
 import type { ConformanceSetup } from "../conformance.ts";
 
@@ -151,4 +152,34 @@ export async function recover(broker: Broker, jobId: string): Promise<void> {
   await broker.nack(
     got.map((delivery) => ({ delivery, kind: "released", reason: "looked", workerId: "t" })),
   );
+}
+
+/**
+ * The invariant every case ends with: no parameter of the job is both counted and dead-lettered,
+ * nor counted twice. A chunk id names its parameters (a bisected half is `<parent>.0` or `.1`),
+ * so two ids share parameters exactly when one is the other or one of its ancestors.
+ */
+export async function assertEachParameterOnce(broker: Broker, jobId: string): Promise<void> {
+  const stats = await broker.stats(jobId);
+  if (stats.completed + stats.deadLettered === 0) return;
+  const ended = new Map<string, string>();
+  const add = (chunkId: string, how: string) => {
+    const parts = chunkId.split(".");
+    for (let depth = 1; depth <= parts.length; depth++) {
+      const ancestor = parts.slice(0, depth).join(".");
+      const earlier = ended.get(ancestor);
+      assert.equal(earlier, undefined, `chunk ${chunkId} ${how}, and ${ancestor} ${earlier}`);
+    }
+    for (const [other, otherHow] of ended) {
+      assert.ok(
+        !other.startsWith(`${chunkId}.`),
+        `chunk ${chunkId} ${how}, and ${other} ${otherHow}`,
+      );
+    }
+    ended.set(chunkId, how);
+  };
+  for (const result of await allResults(broker, jobId)) add(result.chunkId, "counted");
+  for (const letter of await broker.deadLetters.list(jobId)) {
+    if (letter.task) add(letter.task.chunkId, "dead-lettered");
+  }
 }
