@@ -170,6 +170,8 @@ export const SQL = {
   cancelQueued: "DELETE FROM tasks WHERE job_id = :job AND state = 'ready'",
   touchConsumer: `INSERT INTO consumers (job_id, consumer_id, seen_ms) VALUES (:job, :consumer,
       :now) ON CONFLICT DO UPDATE SET seen_ms = excluded.seen_ms`,
+  /** A consumer that closes is no longer counted (one that dies drops out after a lease). */
+  forgetConsumer: "DELETE FROM consumers WHERE consumer_id = :consumer",
   /** Deletes the leased rows of the JSON array :fences of `[id, epoch]` pairs (ack). */
   deleteLeased: `DELETE FROM tasks WHERE state = 'leased'
       AND (id, epoch) IN (SELECT value ->> 0, value ->> 1 FROM json_each(:fences))

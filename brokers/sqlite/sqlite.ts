@@ -303,6 +303,9 @@ class SqliteDriver implements BrokerDriver {
 
   close(): Promise<void> {
     this.#liveness?.close();
+    try {
+      this.#tables.s.forgetConsumer.run({ consumer: this.options.consumerId });
+    } catch { /* a full disk or a read-only file: it drops out after a lease instead */ }
     this.#tables.db.close();
     return Promise.resolve();
   }

@@ -8,7 +8,7 @@ import { allResults } from "../../brokers/results.ts";
 import assert from "node:assert/strict";
 import type { Broker } from "../../brokers/broker.ts";
 import { BrokerError } from "../../errors.ts";
-import { type CaseRegistry, makeTasks, pullAll, resultFor, sleep } from "./support.ts";
+import { type CaseRegistry, eventually, makeTasks, pullAll, resultFor, sleep } from "./support.ts";
 
 /** Every method of the contract, called with a given job id (and harmless other arguments). */
 function everyCall(broker: Broker, jobId: string): [string, () => Promise<unknown>][] {
@@ -152,6 +152,28 @@ export function basicCases(test: CaseRegistry): void {
       assert.equal(stats.duplicates, 0);
       assert.equal(stats.zombies, 0);
       assert.equal(stats.consumers, 1, "the one live consumer");
+    },
+  );
+
+  test(
+    "consumers",
+    "stats().consumers counts the consumers alive now: one that closes drops out",
+    async ({ setup, jobId }) => {
+      const a = await setup.open({ consumerId: "a" });
+      const b = await setup.open({ consumerId: "b" });
+      await a.publish(makeTasks(jobId, 2));
+      for (const broker of [a, b]) {
+        const [d] = await broker.pull({ jobId, max: 1, waitMs: 2000 });
+        await broker.ack([{ delivery: d!, result: resultFor(d!) }]);
+      }
+      // A consumer is one that pulls: `a` keeps pulling (an empty queue) while it is counted.
+      const counted = (n: number) => async () => {
+        await a.pull({ jobId, max: 1, waitMs: 0 });
+        assert.equal((await a.stats(jobId)).consumers, n);
+      };
+      await eventually(counted(2), 5000);
+      await b.close();
+      await eventually(counted(1), 10_000);
     },
   );
 
