@@ -48,11 +48,12 @@ export function progressLine(sample: ProgressSample, width = 30): string {
 
 /**
  * How often plain progress lines come, at most: `ttg run` off a terminal, and a worker's own
- * PROGRESS line (progress_log.ts), so a lone `ttg worker` reports on the same schedule.
+ * PROGRESS line (progress_log.ts), so a lone `ttg worker` reports on the same schedule, a few
+ * seconds apart (a log read by people, and kept by Kubernetes, not a line per chunk).
  */
-export const PLAIN_PROGRESS_MS = 1000;
+export const PLAIN_PROGRESS_MS = 3000;
 
-/** Writes progress to stderr: redraws one line on a terminal, prints a line a second otherwise. */
+/** Writes progress to stderr: redraws one line on a terminal, a line every few seconds otherwise. */
 export class ProgressReporter {
   readonly #tty: boolean;
   readonly #write: (text: string) => void;

@@ -1,7 +1,7 @@
 /**
  * A worker's PROGRESS lines: one per long chunk every interval with its handler's latest
  * `ctx.progress` count, and one for the worker as a whole on `ttg run`'s plain schedule (at most
- * one a second, and only when it counted chunks since the last), so a lone `ttg worker` on a long
+ * one every 3 s, and only when it counted chunks since the last), so a lone `ttg worker` on a long
  * job is never silent between STARTING and COMPLETED. Never a line per parameter.
  *
  * @module

@@ -68,7 +68,7 @@ export interface WorkerBaseOptions {
   readonly pollMs?: number;
   /** Interval of a long chunk's PROGRESS lines. @default 5000 */
   readonly progressLogMs?: number;
-  /** Interval of the worker's own PROGRESS line, `ttg run`'s plain schedule. @default 1000 */
+  /** Interval of the worker's own PROGRESS line, `ttg run`'s plain schedule. @default 3000 */
   readonly workerProgressMs?: number;
   /** Time source of the loops. @default systemClock */
   readonly clock?: Clock;
