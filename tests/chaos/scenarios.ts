@@ -320,7 +320,7 @@ const burst: ChaosScenario = {
       await sleep(1500); // the fleet is up and polling an empty queue
       const plan = await submit(observer, job, chunks, 1, {});
       await drained(observer, job, 240_000);
-      await checkJob(observer, job, plan, { poisoned: new Set() }, {
+      await checkJob(observer, job, plan, { poisoned: new Set(), faultFree: true }, {
         scenario: "burst",
         backend: store.backend,
         startedAt: t0,
