@@ -178,7 +178,7 @@ Deno.test({
   },
 });
 
-Deno.test("a metrics port already in use is one warning: the worker works without its endpoints", async () => {
+Deno.test("a metrics port already in use is one warning: the worker works without its endpoints; the exporter exits 2 with one line", async () => {
   await using dir = await tempDir();
   const base = ["--sqlite-path", `${dir.path}/ttg.db`, "--job-id", "busyport"];
   await ttg(["submit", ...base, "--params", "100", "--chunk-size", "10"]);
@@ -199,6 +199,11 @@ Deno.test("a metrics port already in use is one warning: the worker works withou
     const warnings = out.stderr.split("\n").filter((l) => /Cannot serve metrics/.test(l));
     assert.equal(warnings.length, 1, out.stderr);
     assert.match(warnings[0]!, /AddrInUse|in use/i);
+    // The exporter exists to serve them: it refuses the port in one line instead.
+    const exporter = await ttg(["exporter", "--sqlite-path", `${dir.path}/ttg.db`]
+      .concat(["--metrics-port", String(port), "--host", "127.0.0.1"]));
+    assert.deepEqual([exporter.code, exporter.stderr.trim().split("\n").length], [2, 1]);
+    assert.match(exporter.stderr, /Invalid --metrics-port "\d+": expected a port .* can listen on/);
   } finally {
     taken.close();
   }
