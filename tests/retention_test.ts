@@ -23,6 +23,10 @@ Deno.test("a finished job submitted with --ttl is listed with its expiry, then d
     assert.equal(late.code, 0, late.stderr);
     assert.equal(late.stdout.trim(), `Job "kept" is already completed; nothing to ${action}`);
   }
+  // Its status shows the fleet that served it: the one worker, stopped, with its one chunk.
+  const status = await ttg(["status", ...db, "--job-id", "kept"]);
+  assert.match(status.stdout, /^Workers \(1\)$/m, status.stdout);
+  assert.match(status.stdout, /^ {2}\S+ +\S+ +stopped +1 {2}[\d.]+s ago$/m, status.stdout);
   const late = JSON.parse((await ttg(["cancel", ...db, "--job-id", "kept", "--json"])).stdout);
   assert.deepEqual([late.state, late.after, late.cancelled], ["completed", "running", 0]);
   await new Promise((r) => setTimeout(r, 1100));
