@@ -180,8 +180,8 @@ export class TtgWorker {
     } finally {
       await discovery?.stop();
       await reclaimer?.stop();
+      await this.#shutdown(); // PROGRESS lines go on while held chunks finish their grace
       await progress.stop();
-      await this.#shutdown();
       await heartbeat.stop();
       await this.#report("stopped");
       await jobs.close();
