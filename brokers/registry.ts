@@ -81,6 +81,8 @@ export interface WorkerReportInput {
   readonly inFlight: number;
   /** Ids of the chunks its handlers are running now (at most {@linkcode HOLDING_SHOWN}). */
   readonly running: readonly string[];
+  /** The job of each of `running` (a fleet worker runs chunks of several jobs at once). */
+  readonly runningJobs?: readonly string[];
   /**
    * Chunks it gave back for a retry that is not due yet, each with its job and when the retry is
    * due (ISO 8601; at most {@linkcode HOLDING_SHOWN}).
@@ -216,6 +218,29 @@ export async function swapControl(
   throw new Error(
     `the control of job "${jobId}" kept changing under ${CONTROL_ROUNDS} attempts to ${action} it`,
   );
+}
+
+/**
+ * The ids of the chunks of `jobId` that a worker's record says it is running: all of `running`
+ * for a record that does not name their jobs (a worker of one job, or an older TTG).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runningOf } from "./registry.ts";
+ * const record = { running: ["00001", "00001"], runningJobs: ["a", "b"] };
+ * assert.deepEqual(runningOf(record, "b"), ["00001"]);
+ * assert.deepEqual(runningOf({ running: ["00004"] }, "a"), ["00004"]);
+ * ```
+ */
+export function runningOf(
+  record: Pick<WorkerReportInput, "running" | "runningJobs">,
+  jobId: string,
+): string[] {
+  const running = record.running ?? [];
+  const jobs = record.runningJobs;
+  if (!jobs || jobs.length !== running.length) return [...running];
+  return running.filter((_, i) => jobs[i] === jobId);
 }
 
 /** The fleet registry over a driver's store. */

@@ -176,7 +176,7 @@ Deno.test("one snapshot a second serves every client: N parallel clients polling
   assert.equal(s.calls.get("results"), 1, "the map of a job that did not change is built once");
 });
 
-Deno.test("the sweep map shows as retrying the job's chunks the fleet gave back for a retry not due yet", async () => {
+Deno.test("the sweep map shows as running and retrying only the job's own chunks a fleet worker names, a retry until it is due", async () => {
   await using s = await setup({ jobs: ["alpha", "beta"] });
   const at = (ms: number) => new Date(Date.now() + ms).toISOString();
   await s.raw.fleet.report({
@@ -192,8 +192,9 @@ Deno.test("the sweep map shows as retrying the job's chunks the fleet gave back 
     state: "idle",
     chunks: 0,
     params: 0,
-    inFlight: 0,
-    running: [],
+    inFlight: 2,
+    running: ["00005", "00006"],
+    runningJobs: ["alpha", "beta"], // 00006 is another job's
     retrying: [
       { jobId: "alpha", chunkId: "00002", until: at(60_000) },
       { jobId: "beta", chunkId: "00003", until: at(60_000) }, // another job's
@@ -204,8 +205,13 @@ Deno.test("the sweep map shows as retrying the job's chunks the fleet gave back 
     heartbeatMs: 1000,
   });
   const map = await getJson(`${s.url}/api/jobs/alpha/map`);
-  // One parameter a cell: chunk 00002 is parameters 20 to 29.
-  assert.equal(map.body.cells, "w".repeat(20) + "y".repeat(10) + "w".repeat(70));
+  // One parameter a cell: chunk 00002 is parameters 20 to 29, chunk 00005 50 to 59.
+  const cells = "w".repeat(20) + "y".repeat(10) + "w".repeat(20) + "r".repeat(10) + "w".repeat(40);
+  assert.equal(map.body.cells, cells);
+  const detail = await getJson(`${s.url}/api/jobs/alpha`);
+  assert.deepEqual(detail.body.job.workers.map((w: { running: string[] }) => w.running), [[
+    "00005",
+  ]]);
   assert.equal(map.body.legend.y, "retrying");
   assert.equal(map.body.counts.retrying, 10);
 });

@@ -75,13 +75,14 @@ export class FleetReporter {
     );
   }
 
-  /** Reports `state` with the counts, held chunks and running chunk ids now. */
+  /** Reports `state` with the counts, held chunks and the chunks running now, with their jobs. */
   async report(
     state: WorkerActivity,
     counts: WorkerCounts,
     inFlight: number,
-    running: readonly string[],
+    running: readonly { readonly jobId: string; readonly chunkId: string }[],
   ): Promise<void> {
+    const shown = running.slice(0, HOLDING_SHOWN);
     try {
       await this.#broker.fleet.report({
         ...this.#identity,
@@ -91,7 +92,8 @@ export class FleetReporter {
         chunks: counts.chunks,
         params: counts.params,
         inFlight,
-        running: running.slice(0, HOLDING_SHOWN),
+        running: shown.map((r) => r.chunkId),
+        runningJobs: shown.map((r) => r.jobId),
         retrying: this.#pendingRetries(Date.now()),
         failures: counts.failures,
         timeouts: counts.timeouts,

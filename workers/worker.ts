@@ -360,9 +360,9 @@ export class TtgWorker {
   /** Writes this worker's record in the fleet registry (when it has an identity). */
   #report(state: "starting" | "busy" | "idle" | "draining" | "stopped"): Promise<void> {
     if (!this.#fleet) return Promise.resolve();
-    const running: string[] = [];
+    const running: { jobId: string; chunkId: string }[] = [];
     for (const entry of this.#inFlight.entries()) {
-      if (entry.state === "running") running.push(entry.delivery.task.chunkId);
+      if (entry.state === "running") running.push(entry.delivery.task);
     }
     return this.#fleet.report(state, this.#counters.snapshot(), this.#inFlight.size, running);
   }

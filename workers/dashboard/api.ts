@@ -18,6 +18,7 @@
  * @module
  */
 import type { ControlAction, DeadLetter } from "../../brokers/broker.ts";
+import { runningOf } from "../../brokers/registry.ts";
 import { isJobId } from "../../brokers/task.ts";
 import { errorMessage } from "../../errors.ts";
 import { controlJob } from "../job_control.ts";
@@ -176,7 +177,7 @@ async function jobDetail(c: ApiContext, jobId: string): Promise<Response> {
   const row = jobRow(c.hub, view, snapshot, (base.jobs as unknown[])[0]);
   const letters = view.stats.deadLettered > 0 ? (await c.hub.deadLetters(jobId)).letters : [];
   const samples = c.hub.history.samples(jobId);
-  const running = new Map(view.workers.map((w) => [w.workerId, w.running ?? []]));
+  const running = new Map(view.workers.map((w) => [w.workerId, runningOf(w, jobId)]));
   return json({
     at: base.at,
     backend: base.backend,

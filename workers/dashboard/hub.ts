@@ -9,6 +9,7 @@
  */
 import { eachResult } from "../../brokers/results.ts";
 import type { Broker, DeadLetter } from "../../brokers/broker.ts";
+import { runningOf } from "../../brokers/registry.ts";
 import { errorMessage } from "../../errors.ts";
 import { History } from "../watch/history.ts";
 import { chunksOf, type JobView, readSnapshot, type Snapshot } from "../watch/snapshot.ts";
@@ -162,7 +163,7 @@ export class DashboardHub {
     // A stopped worker runs nothing, and a lost one's list is as old as its last report.
     const running = view.workers
       .filter((w) => w.state !== "stopped" && w.state !== "lost")
-      .flatMap((w) => w.running ?? []).sort();
+      .flatMap((w) => runningOf(w, view.jobId)).sort();
     // A retry stays due whatever became of the worker that gave the chunk back.
     const now = this.#now();
     const retrying = view.workers
