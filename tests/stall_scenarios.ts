@@ -69,6 +69,17 @@ export async function assertPausedWorkerCannotCommit(s: StallScenario): Promise<
       15_000,
       "the first worker to take the chunk",
     );
+    // Frozen between two heartbeats, not inside one: on SQLite a process frozen inside a write
+    // transaction holds the database's one write lock, and no worker could rescue anything.
+    const lastSeen = async () =>
+      (await observer.fleet.list({ jobId })).find((w) => w.workerId === "paused")?.lastSeen;
+    const seen = await lastSeen();
+    await until(
+      async () => ((await lastSeen()) ?? seen) !== seen || undefined,
+      15_000,
+      "a heartbeat of the first worker",
+    );
+    await new Promise((resolve) => setTimeout(resolve, s.leaseMs / 8));
     Deno.kill(paused.pid, "SIGSTOP");
     rescuer = spawnTtg(["worker", ...leased, "--worker-id", "rescuer"]);
     await until(
