@@ -55,6 +55,18 @@ async function query(base: string, promql: string): Promise<number | undefined> 
   return value === undefined ? undefined : Number(value);
 }
 
+/** Waits until Prometheus answers `promql` with `expected` (its scrapes lag), and returns it. */
+function answered(base: string, promql: string, expected: number, what: string): Promise<number> {
+  return until(
+    async () => {
+      const value = await query(base, promql);
+      return value === expected ? value : undefined;
+    },
+    30_000,
+    what,
+  );
+}
+
 /** Fails unless `promtool check metrics` accepts `exposition` (with its complaints if not). */
 async function assertPromtoolAccepts(exposition: string, what: string): Promise<void> {
   const lint = new Deno.Command(promtool!, {
@@ -141,12 +153,10 @@ Deno.test({
         60_000,
         "the job to complete",
       );
-      const summed = await until(
-        async () => {
-          const sum = await query(server.url, 'sum(ttg_chunks_completed_total{job_id="metrics"})');
-          return sum === 200 ? sum : undefined;
-        },
-        30_000,
+      const summed = await answered(
+        server.url,
+        'sum(ttg_chunks_completed_total{job_id="metrics"})',
+        200,
         "Prometheus to scrape the final counters",
       );
       assert.equal(summed, 200);
@@ -159,12 +169,10 @@ Deno.test({
       await waitUntilListening(exporterPort, { timeoutMs: 20_000 });
       const queue = await text(`http://127.0.0.1:${exporterPort}/metrics`);
       await assertPromtoolAccepts(queue.body, "the exporter's /metrics");
-      const completed = await until(
-        async () => {
-          const n = await query(server.url, 'sum(ttg_queue_completed{job_id="metrics"})');
-          return n === 200 ? n : undefined;
-        },
-        30_000,
+      const completed = await answered(
+        server.url,
+        'sum(ttg_queue_completed{job_id="metrics"})',
+        200,
         "Prometheus to scrape the exporter's ttg_queue_completed",
       );
       assert.equal(completed, 200);
