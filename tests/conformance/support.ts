@@ -162,24 +162,24 @@ export async function recover(broker: Broker, jobId: string): Promise<void> {
 export async function assertEachParameterOnce(broker: Broker, jobId: string): Promise<void> {
   const stats = await broker.stats(jobId);
   if (stats.completed + stats.deadLettered === 0) return;
-  const ended = new Map<string, string>();
-  const add = (chunkId: string, how: string) => {
-    const parts = chunkId.split(".");
-    for (let depth = 1; depth <= parts.length; depth++) {
-      const ancestor = parts.slice(0, depth).join(".");
-      const earlier = ended.get(ancestor);
-      assert.equal(earlier, undefined, `chunk ${chunkId} ${how}, and ${ancestor} ${earlier}`);
-    }
-    for (const [other, otherHow] of ended) {
-      assert.ok(
-        !other.startsWith(`${chunkId}.`),
-        `chunk ${chunkId} ${how}, and ${other} ${otherHow}`,
-      );
-    }
-    ended.set(chunkId, how);
-  };
-  for (const result of await allResults(broker, jobId)) add(result.chunkId, "counted");
+  const ended: [chunkId: string, how: string][] = [];
+  for (const result of await allResults(broker, jobId)) ended.push([result.chunkId, "counted"]);
   for (const letter of await broker.deadLetters.list(jobId)) {
-    if (letter.task) add(letter.task.chunkId, "dead-lettered");
+    if (letter.task) ended.push([letter.task.chunkId, "dead-lettered"]);
+  }
+  // Each pair sharing parameters is found from its deeper side: the same id, or an ancestor's.
+  const byId = new Map<string, string>();
+  for (const [chunkId, how] of ended) {
+    const earlier = byId.get(chunkId);
+    assert.equal(earlier, undefined, `chunk ${chunkId} ${how}, and ${chunkId} ${earlier}`);
+    byId.set(chunkId, how);
+  }
+  for (const [chunkId, how] of ended) {
+    const parts = chunkId.split(".");
+    for (let depth = 1; depth < parts.length; depth++) {
+      const ancestor = parts.slice(0, depth).join(".");
+      const other = byId.get(ancestor);
+      assert.equal(other, undefined, `chunk ${chunkId} ${how}, and ${ancestor} ${other}`);
+    }
   }
 }
