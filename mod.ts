@@ -67,6 +67,7 @@ export type {
   ResultsOptions,
   Retention,
   RetentionOutcome,
+  RetryingChunk,
   RetryPolicy,
   StoredResult,
   WorkerActivity,

@@ -43,7 +43,9 @@ export type WorkerActivity = "starting" | "busy" | "idle" | "draining" | "stoppe
 
 /** A chunk a worker gave back for a retry, until the retry is due. */
 export interface RetryingChunk {
+  /** The job of the chunk. */
   readonly jobId: string;
+  /** The chunk given back. */
   readonly chunkId: string;
   /** ISO 8601 time the retry is due. */
   readonly until: string;
